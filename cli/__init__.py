@@ -1,0 +1,1 @@
+"""The ``fulian`` command line: ops provision and run a deployment from here."""

@@ -1,0 +1,82 @@
+"""Fulian core: the minimal platform every plugin builds on.
+
+``create_app`` is the only way to get an application; it knows nothing about any
+particular plugin and finds them through entry points (see :mod:`core.plugins`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, abort, request
+
+from . import audit, dbmigrate, i18n, jobs, theming  # noqa: F401 (dbmigrate registers Alembic config)
+from .config import load_config
+from .db import configure_engine
+from .extensions import db, migrate
+from .plugins import PluginRegistry
+
+CORE_DIR = Path(__file__).resolve().parent
+MIGRATIONS_DIR = CORE_DIR / "migrations"
+
+
+def create_app(config: dict[str, Any] | None = None, extra_plugins: Iterable[Any] = ()) -> Flask:
+    """Build a Fulian application.
+
+    ``config`` overrides settings from the environment (see :mod:`core.config`);
+    ``extra_plugins`` registers plugin objects that are not installed through entry
+    points (used by tests to prove the contract).
+    """
+    settings = load_config(config)
+    app = Flask(
+        __name__,
+        instance_path=settings["INSTANCE_PATH"],
+        static_folder=str(CORE_DIR / "static"),
+        static_url_path="/static",
+    )
+    app.config.update(settings)
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    audit.install()
+
+    registry = PluginRegistry(app, extra_plugins)
+    app.extensions["fulian_plugins"] = registry
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+
+    with app.app_context():
+        enabled = registry.enabled()
+        translation_dirs = registry.call_flat("fulian_translation_dirs")
+    i18n.init_app(app, translation_dirs)
+    theming.init_app(app)
+    jobs.init_app(app)
+
+    from .web import home
+
+    app.register_blueprint(home.bp)
+    _register_plugin_blueprints(app, registry, enabled)
+    return app
+
+
+def _register_plugin_blueprints(app: Flask, registry: PluginRegistry, enabled: frozenset[str]) -> None:
+    """Mount blueprints of plugins enabled at start-up and 404 them once disabled."""
+    owners: dict[str, str] = {}
+    with app.app_context():
+        for name in sorted(enabled):
+            plugin = registry.installed[name]
+            others = [p.module for n, p in registry.installed.items() if n != name]
+            caller = registry.pm.subset_hook_caller("fulian_register_blueprints", others)
+            for result in caller(app=app):
+                for bp in result or []:
+                    app.register_blueprint(bp)
+                    owners[bp.name] = name
+                    plugin.blueprints.append(bp.name)
+
+    @app.before_request
+    def _hide_disabled_plugins() -> None:
+        owner = owners.get((request.blueprint or "").split(".")[0])
+        if owner and not registry.is_enabled(owner):
+            abort(404)

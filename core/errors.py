@@ -1,0 +1,44 @@
+"""Domain errors: what went wrong in words a user can act on, already translatable.
+
+Services raise these; the web layer turns them into problem+json and the CLI into one
+line on stderr with a non-zero exit. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FulianError(Exception):
+    """Base of errors that are the caller's to fix. ``message`` may be a lazy string."""
+
+    status = 400
+
+    def __init__(self, message: Any, *, field_errors: dict[str, list[Any]] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field_errors = field_errors or {}
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+class ValidationFailed(FulianError):
+    """Input failed validation; ``field_errors`` maps field names to messages."""
+
+    status = 422
+
+    def __str__(self) -> str:
+        if not self.field_errors:
+            return str(self.message)
+        parts = [f"{field}: {' '.join(str(m) for m in msgs)}"
+                 for field, msgs in self.field_errors.items()]
+        return f"{self.message} ({'; '.join(parts)})"
+
+
+class NotFound(FulianError):
+    status = 404
+
+
+class Conflict(FulianError):
+    status = 409

@@ -1,0 +1,235 @@
+"""The plugin contract: every extension point Fulian offers, and nothing else.
+
+A plugin is a module (or object) registered under the ``fulian.plugins`` entry-point group
+that carries a :class:`core.plugins.PluginMeta` named ``meta`` and implements some of the
+hooks below, decorated with :data:`hookimpl`::
+
+    from core.plugins import PluginMeta, hookimpl
+
+    meta = PluginMeta(name="hello", title="Hello", version="1.0")
+
+    @hookimpl
+    def fulian_menu_items(face, user):
+        return [{"label": "Hello", "endpoint": "hello.index"}]
+
+Rules every hook shares:
+
+* Only **enabled** plugins are called (enablement is per deployment, in the database, and
+  paid plugins also need a valid licence). A disabled plugin is invisible: no hooks, no
+  menus, its routes answer 404, its tables and data stay.
+* No hook is ``firstresult`` unless its docstring says so; the core collects the list of
+  non-``None`` results in plugin registration order.
+* Hooks run inside the Flask application context. Hooks called "in the transaction" must
+  not commit; hooks called "after commit" must not expect to roll back the change.
+* User-facing strings returned by hooks must already be translated (``gettext``) or lazy
+  (``lazy_gettext``).
+
+This module is the versioned public API: changing a signature is a breaking change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+PROJECT = "fulian"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+@hookspec
+def fulian_register_blueprints(app: Any) -> list[Any] | None:
+    """Return the Flask blueprints (web pages and API) this plugin adds.
+
+    Called once by the app factory, for plugins enabled at start-up. The core registers
+    them and remembers their owner, so that when the plugin is disabled later its routes
+    answer 404 at once; enabling a plugin mounts its routes at the next start of the
+    app servers. API blueprints should use the URL prefix ``/api/v1/<plugin>``.
+
+    Example::
+
+        @hookimpl
+        def fulian_register_blueprints(app):
+            return [web_bp, api_bp]
+    """
+
+
+@hookspec
+def fulian_translation_dirs() -> list[str] | None:
+    """Return directories holding this plugin's gettext catalogues (domain ``messages``).
+
+    Called by the Babel setup of the app factory and by ``fulian i18n compile``. They are
+    merged over the core catalogue, so a plugin may also retranslate a core string.
+
+    Example::
+
+        @hookimpl
+        def fulian_translation_dirs():
+            return [str(Path(__file__).parent / "translations")]
+    """
+
+
+@hookspec
+def fulian_settings_schema() -> tuple[str, Any] | None:
+    """Return ``(section_name, marshmallow_schema_instance)`` for this plugin's settings.
+
+    The settings page and API validate and render a plugin's section with it.
+
+    Example::
+
+        @hookimpl
+        def fulian_settings_schema():
+            return ("points", PointsSettingsSchema())
+    """
+
+
+@hookspec
+def fulian_cli_commands(group: Any) -> None:
+    """Add click commands to the ``fulian`` command group (``group.add_command(cmd)``).
+
+    Called when the CLI starts, for enabled plugins only.
+    """
+
+
+@hookspec
+def fulian_periodic_jobs() -> list[tuple[str, int, Any]] | None:
+    """Return ``(name, every_seconds, callable)`` periodic tasks.
+
+    The job scheduler (in process, or ``fulian worker``) runs each ``callable()`` in the
+    app context every ``every_seconds``; ``name`` must be unique across plugins.
+    """
+
+
+@hookspec
+def fulian_demo_data(brand: Any) -> None:
+    """Add demo records for this plugin after ``fulian demo`` created the core demo brand.
+
+    ``brand`` is the :class:`core.models.BrandSettings` row; write with the core services
+    (or the plugin's own) inside the caller's transaction; do not commit.
+    """
+
+
+# ----------------------------------------------------------------------- templates
+
+
+@hookspec
+def fulian_menu_items(face: str, user: Any) -> list[dict[str, Any]] | None:
+    """Return menu entries for a face: ``"customer"``, ``"staff"`` or ``"admin"``.
+
+    ``user`` is the logged-in :class:`core.models.User` or ``None``. Each entry is a dict
+    with ``label`` (translated), ``endpoint`` (a Flask endpoint) or ``url``, and optional
+    ``order`` (int, default 100) and ``icon``.
+    """
+
+
+@hookspec
+def fulian_template_slot(name: str, context: dict[str, Any]) -> str | None:
+    """Return an HTML fragment for the named slot, or ``None`` to add nothing.
+
+    Core templates call ``{{ slot("home.after_services") }}``; the fragments of all
+    enabled plugins are joined in order. Return :class:`markupsafe.Markup` (or escape user
+    data yourself): the string is inserted as is. Slots of the core templates:
+    ``head``, ``body.end``, ``home.hero``, ``home.after_services``, ``store.sidebar``.
+    """
+
+
+@hookspec
+def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]] | None:
+    """Return sections for a customer's profile page.
+
+    ``face`` is ``"customer"`` (member centre) or ``"admin"`` (CRM). Each section is a
+    dict with ``key``, ``title`` (translated), ``html`` (Markup) and optional ``order``.
+    """
+
+
+@hookspec
+def fulian_dashboard_widgets(scope: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Return widgets for the back-office dashboard.
+
+    ``scope`` has ``user`` and ``store_ids`` (the stores the viewer may see). Each widget
+    is a dict with ``key``, ``title``, ``html`` and optional ``order``; widgets must only
+    show data of ``store_ids``.
+    """
+
+
+# ----------------------------------------------------------------------- commerce
+
+
+@hookspec
+def fulian_price_adjustments(quote: Any) -> list[dict[str, Any]] | None:
+    """Return price adjustments for a quote.
+
+    ``quote`` exposes ``lines`` (each with ``amount`` in minor units), ``customer`` and
+    ``store``. Each adjustment is ``{"source": plugin_name, "label": translated,
+    "amount": signed_int_minor_units, "order": int}``; the pricing pipeline applies them
+    by ``order`` and records each one so a receipt explains the total.
+    """
+
+
+@hookspec
+def fulian_tenders(order: Any, customer: Any) -> list[dict[str, Any]] | None:
+    """Return payment methods this plugin offers for an order at checkout.
+
+    Each tender is ``{"code": str, "label": translated, "max_amount": int | None}``.
+    """
+
+
+@hookspec
+def fulian_payment_providers() -> list[Any] | None:
+    """Return payment provider objects (``code``, ``start(payment)``, ``verify(callback)``).
+
+    Providers are looked up by ``code`` when an order is paid online.
+    """
+
+
+@hookspec
+def fulian_sms_providers() -> list[Any] | None:
+    """Return SMS provider objects with ``code`` and ``send(phone, text)``.
+
+    The deployment setting chooses one by ``code``; the core ships a development provider
+    that logs the message.
+    """
+
+
+# ------------------------------------------------------------------------ bookings
+
+
+@hookspec
+def fulian_validate_booking(request: dict[str, Any]) -> list[str] | str | None:
+    """Veto a booking before it is written: return translated reason(s), or ``None``.
+
+    Called by the booking service inside its write transaction with ``request`` holding
+    ``store``, ``service``, ``staff``, ``customer``, ``start_at``, ``end_at`` and
+    ``source``. Any reason from any plugin refuses the booking with HTTP 422 and nothing is
+    written.
+
+    Example::
+
+        @hookimpl
+        def fulian_validate_booking(request):
+            if request["customer"].tags and "blocked" in request["customer"].tags:
+                return gettext("This customer may not book online.")
+    """
+
+
+@hookspec
+def fulian_booking_event(booking: Any, event: str) -> None:
+    """React to a booking lifecycle event after its transaction committed.
+
+    ``event`` is one of ``created``, ``confirmed``, ``declined``, ``cancelled``,
+    ``rescheduled``, ``completed``, ``no_show``. Slow work belongs in a job
+    (:func:`core.jobs.enqueue`), not here.
+    """
+
+
+@hookspec
+def fulian_resources_for(service: Any, store: Any) -> list[dict[str, Any]] | None:
+    """Return extra resources a service needs at a store (rooms, chairs, seats).
+
+    Each is ``{"kind": str, "id": int, "capacity": int}``; the availability loader treats
+    a slot as free only if every resource is free too.
+    """

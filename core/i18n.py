@@ -1,0 +1,69 @@
+"""Locale selection and catalogues.
+
+Order of preference: an explicit choice (``?lang=`` remembered in the session, or the
+logged-in user's saved locale), then the browser's ``Accept-Language``, then the brand's
+default. Catalogues are named ``zh_Hans_CN`` on disk because Babel parses ``zh_CN`` as
+``zh_Hans_CN`` and silently ignores a folder named ``zh_CN`` (NOTES trap 1); URLs and
+settings may keep saying ``zh_CN``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import Babel
+
+SUPPORTED = ("zh_CN", "en")
+CORE_TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+
+def normalise(value: str | None) -> str | None:
+    """Map ``zh``, ``zh-CN``, ``zh_Hans_CN``, ``en-GB`` ... onto a supported locale."""
+    if not value:
+        return None
+    v = value.replace("-", "_").lower()
+    if v.startswith("zh"):
+        return "zh_CN"
+    if v.startswith("en"):
+        return "en"
+    return None
+
+
+def brand_default_locale() -> str:
+    from .extensions import db
+    from .models import BrandSettings
+
+    try:
+        brand = db.session.get(BrandSettings, 1)
+    except Exception:  # before the first migration there is no brand yet
+        db.session.rollback()
+        brand = None
+    if brand is not None and normalise(brand.default_locale):
+        return normalise(brand.default_locale) or "zh_CN"
+    return normalise(current_app.config.get("BABEL_DEFAULT_LOCALE")) or "zh_CN"
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return getattr(g, "fulian_locale", None) or brand_default_locale()
+    chosen = normalise(request.args.get("lang"))
+    if chosen:
+        session["lang"] = chosen
+        return chosen
+    if normalise(session.get("lang")):
+        return normalise(session.get("lang")) or "zh_CN"
+    user = getattr(g, "user", None)
+    if user is not None and normalise(getattr(user, "locale", None)):
+        return normalise(user.locale) or "zh_CN"
+    best = request.accept_languages.best_match(["zh", "zh-CN", "zh-Hans", "en"])
+    return normalise(best) or brand_default_locale()
+
+
+def init_app(app: Flask, extra_dirs: Iterable[str] = ()) -> Babel:
+    dirs = [str(CORE_TRANSLATIONS), *[str(d) for d in extra_dirs]]
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(dirs)
+    babel = Babel(app, locale_selector=select_locale)
+    app.jinja_env.globals["current_locale"] = lambda: str(select_locale())
+    return babel

@@ -1,0 +1,40 @@
+"""Alembic environment: runs inside the Flask app (Flask-Migrate) on its engine."""
+
+from __future__ import annotations
+
+from alembic import context
+from flask import current_app
+
+from core.extensions import db
+
+config = context.config
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+        target_metadata=db.metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = db.engine
+    with connectable.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=db.metadata,
+            **{"render_as_batch": connection.dialect.name == "sqlite", "compare_type": True,
+               **current_app.extensions["migrate"].configure_args},
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

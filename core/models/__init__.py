@@ -1,0 +1,19 @@
+"""The core data model. Importing this package registers every core table."""
+
+from .booking import ACTIVE_STATUSES, BOOKING_SOURCES, BOOKING_STATUSES, Booking, BookingStatusChange
+from .brand import BrandSettings
+from .catalog import Service, ServiceCategory, StoreServiceOffer
+from .customer import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag
+from .staff import StaffProfile, staff_services, staff_stores
+from .store import STORE_STATUSES, OpeningHours, Store, StoreHoliday
+from .system import AuditEntry, InstalledLicense, JobRecord, PluginState
+from .user import BRAND_ROLES, ROLES, RoleAssignment, User
+
+__all__ = [
+    "ACTIVE_STATUSES", "AuditEntry", "BOOKING_SOURCES", "BOOKING_STATUSES", "BRAND_ROLES",
+    "Booking", "BookingStatusChange", "BrandSettings", "CUSTOMER_SOURCES", "Customer",
+    "CustomerNote", "CustomerTag", "InstalledLicense", "JobRecord", "OpeningHours",
+    "PluginState", "ROLES", "RoleAssignment", "STORE_STATUSES", "Service", "ServiceCategory",
+    "StaffProfile", "Store", "StoreHoliday", "StoreServiceOffer", "User", "staff_services",
+    "staff_stores",
+]

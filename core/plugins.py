@@ -1,0 +1,269 @@
+"""Plugin discovery, per-deployment enablement, licence gate and hook calling.
+
+Installation is code: every distribution that registers a module under the
+``fulian.plugins`` entry-point group is *installed* (bundled plugins register exactly the
+same way in our own ``setup.cfg``). Enablement is data: a ``plugin_states`` row says
+whether the deployment switched a plugin on, and a paid plugin additionally needs the
+licence in force to name it. Hooks are called only on plugins that are enabled *now*,
+through pluggy subset callers that leave the others out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import hookspecs, licensing
+from .errors import FulianError, NotFound
+from .extensions import db
+from .hookspecs import hookimpl
+from .models import BrandSettings, InstalledLicense, PluginState, Store
+
+__all__ = ["PluginMeta", "PluginRegistry", "hookimpl", "plugins", "LicenseStatus"]
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "fulian.plugins"
+CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class PluginMeta:
+    """What a plugin says about itself; shown by ``fulian plugins list``.
+
+    ``paid`` plugins can only be enabled under a licence naming them; ``requires`` lists
+    plugins that must be enabled first.
+    """
+
+    name: str
+    title: str
+    version: str
+    description: str = ""
+    paid: bool = False
+    requires: tuple[str, ...] = ()
+
+
+@dataclass
+class InstalledPlugin:
+    meta: PluginMeta
+    module: ModuleType | Any
+    distribution: str | None = None
+    blueprints: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LicenseStatus:
+    """The licence in force (if any) and, when it is refused, why."""
+
+    license: licensing.License | None
+    error: Any  # a (lazy) translated reason, or None
+
+    @property
+    def valid(self) -> bool:
+        return self.license is not None and self.error is None
+
+    def covers(self, name: str) -> bool:
+        return self.valid and self.license is not None and name in self.license.plugins
+
+
+class PluginRegistry:
+    """One per app: the pluggy manager plus what is installed and what is enabled."""
+
+    def __init__(self, app: Flask, extra: Iterable[Any] = ()):
+        self.app = app
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.installed: dict[str, InstalledPlugin] = {}
+        self._lock = threading.Lock()
+        self._cache: tuple[float, frozenset[str], LicenseStatus] | None = None
+        self._callers: dict[tuple[str, frozenset[str]], Any] = {}
+        self._discover(extra)
+
+    # ---------------------------------------------------------------- discovery
+    def _discover(self, extra: Iterable[Any]) -> None:
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            try:
+                obj = ep.load()
+            except Exception:  # a broken third-party plugin must not take the platform down
+                log.exception("could not load plugin entry point %s", ep.name)
+                continue
+            dist = ep.dist.name if ep.dist else None
+            self._add(obj, dist)
+        for obj in extra:
+            self._add(obj, None)
+
+    def _add(self, obj: Any, dist: str | None) -> None:
+        meta = getattr(obj, "meta", None)
+        if not isinstance(meta, PluginMeta):
+            log.error("plugin %r has no PluginMeta named 'meta'; ignored", obj)
+            return
+        if meta.name in self.installed:
+            return
+        self.pm.register(obj, name=meta.name)
+        self.installed[meta.name] = InstalledPlugin(meta=meta, module=obj, distribution=dist)
+
+    # --------------------------------------------------------------- enablement
+    def _compute(self) -> tuple[frozenset[str], LicenseStatus]:
+        # Own connection, never the caller's session: this may run in the middle of a
+        # service's write transaction, which must not be committed or disturbed here.
+        try:
+            with db.engine.connect() as conn:
+                wanted = set(conn.scalars(
+                    select(PluginState.name).where(PluginState.enabled.is_(True))
+                ))
+                status = license_status(conn)
+        except SQLAlchemyError:
+            # Tables not migrated yet (e.g. before ``fulian init``): nothing is enabled.
+            return frozenset(), LicenseStatus(None, None)
+        enabled = {n for n in wanted if n in self.installed}
+        enabled = {n for n in enabled if not self.installed[n].meta.paid or status.covers(n)}
+        changed = True
+        while changed:  # drop plugins whose requirements are not all enabled
+            changed = False
+            for name in list(enabled):
+                if any(r not in enabled for r in self.installed[name].meta.requires):
+                    enabled.discard(name)
+                    changed = True
+        return frozenset(enabled), status
+
+    def _state(self) -> tuple[frozenset[str], LicenseStatus]:
+        now = time.monotonic()
+        cached = self._cache
+        if cached and now - cached[0] < CACHE_SECONDS:
+            return cached[1], cached[2]
+        with self._lock:
+            enabled, status = self._compute()
+            self._cache = (now, enabled, status)
+            return enabled, status
+
+    def refresh(self) -> None:
+        """Forget cached enablement (after enabling, disabling or installing a licence)."""
+        self._cache = None
+
+    def enabled(self) -> frozenset[str]:
+        return self._state()[0]
+
+    def license_status(self) -> LicenseStatus:
+        return self._state()[1]
+
+    def is_enabled(self, name: str) -> bool:
+        return name in self.enabled()
+
+    # -------------------------------------------------------------------- hooks
+    def hook(self, name: str) -> Any:
+        """A hook caller that reaches only the currently enabled plugins."""
+        enabled = self.enabled()
+        key = (name, enabled)
+        caller = self._callers.get(key)
+        if caller is None:
+            disabled = [p.module for n, p in self.installed.items() if n not in enabled]
+            caller = self.pm.subset_hook_caller(name, remove_plugins=disabled)
+            if len(self._callers) > 256:
+                self._callers.clear()
+            self._callers[key] = caller
+        return caller
+
+    def call(self, name: str, **kwargs: Any) -> list[Any]:
+        """Call a hook on enabled plugins; returns their non-None results, in order.
+
+        pluggy calls the most recently registered implementation first; we reverse that
+        so that results follow plugin registration (alphabetical) order.
+        """
+        return list(reversed(self.hook(name)(**kwargs)))
+
+    def call_flat(self, name: str, **kwargs: Any) -> list[Any]:
+        """Like :meth:`call` for hooks that return lists: one flat list."""
+        out: list[Any] = []
+        for result in self.call(name, **kwargs):
+            if isinstance(result, list | tuple):
+                out.extend(result)
+            else:
+                out.append(result)
+        return out
+
+    def menu_items(self, face: str, user: Any) -> list[dict[str, Any]]:
+        items = self.call_flat("fulian_menu_items", face=face, user=user)
+        return sorted(items, key=lambda i: i.get("order", 100))
+
+    def slot(self, name: str, **context: Any) -> Markup:
+        parts = self.call("fulian_template_slot", name=name, context=context)
+        return Markup("").join(Markup(p) for p in parts if p)
+
+    # ------------------------------------------------------------------ changes
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Switch a plugin on or off for this deployment (data is always kept)."""
+        from .db import write_transaction
+
+        plugin = self.installed.get(name)
+        if plugin is None:
+            raise NotFound(_l("No plugin named %(name)s is installed.", name=name))
+        if enabled:
+            if plugin.meta.paid:
+                status = self.license_status()
+                if not status.covers(name):
+                    reason = status.error or _l("no licence is installed")
+                    if status.valid:
+                        reason = _l("the licence does not include it")
+                    raise FulianError(_l("%(name)s is a paid plugin and cannot be enabled: "
+                                         "%(reason)s.", name=name, reason=reason))
+            missing = [r for r in plugin.meta.requires if not self.is_enabled(r)]
+            if missing:
+                raise FulianError(_l("%(name)s requires these plugins to be enabled first: "
+                                     "%(missing)s.", name=name, missing=", ".join(missing)))
+        else:
+            dependants = [n for n in self.enabled()
+                          if name in self.installed[n].meta.requires]
+            if dependants:
+                raise FulianError(_l("%(name)s is required by enabled plugins: %(deps)s.",
+                                     name=name, deps=", ".join(sorted(dependants))))
+        with write_transaction() as session:
+            state = session.get(PluginState, name)
+            if state is None:
+                session.add(PluginState(name=name, enabled=enabled))
+            elif state.enabled != enabled:
+                state.enabled = enabled
+        self.refresh()
+
+
+def license_status(conn: Connection) -> LicenseStatus:
+    """Verify the newest installed licence against this deployment, now."""
+    doc = conn.scalars(
+        select(InstalledLicense.document).order_by(InstalledLicense.id.desc()).limit(1)
+    ).first()
+    if doc is None:
+        return LicenseStatus(None, None)
+    deployment_id = conn.scalar(select(BrandSettings.deployment_id).where(BrandSettings.id == 1))
+    if deployment_id is None:
+        return LicenseStatus(None, _l("The deployment is not initialised."))
+    stores = conn.scalar(
+        select(func.count()).select_from(Store).where(Store.status == "active")
+    ) or 0
+    try:
+        paths = licensing.public_key_paths(current_app.config["INSTANCE_PATH"],
+                                           current_app.config["FULIAN_LICENSE_PUBLIC_KEYS"])
+        keys = [licensing.load_public_key(p.read_bytes()) for p in paths if p.exists()]
+        lic = licensing.verify(doc, keys, deployment_id=deployment_id, active_stores=stores)
+    except licensing.LicenseError as exc:
+        try:
+            parsed: licensing.License | None = licensing.parse(doc)[0]
+        except licensing.LicenseError:
+            parsed = None
+        return LicenseStatus(parsed, exc.message)
+    return LicenseStatus(lic, None)
+
+
+def plugins(app: Flask | None = None) -> PluginRegistry:
+    """The registry of ``app`` (default: the current app)."""
+    return (app or current_app).extensions["fulian_plugins"]

@@ -1,0 +1,5 @@
+"""Beauty vertical pack (placeholder until its issue)."""
+
+from core.plugins import PluginMeta
+
+meta = PluginMeta(name="beauty", title="Beauty & spa pack", version="0.1.0")

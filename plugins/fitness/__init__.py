@@ -1,0 +1,5 @@
+"""Fitness vertical pack (placeholder until its issue)."""
+
+from core.plugins import PluginMeta
+
+meta = PluginMeta(name="fitness", title="Fitness & studio pack", version="0.1.0")

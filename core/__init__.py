@@ -54,8 +54,9 @@ def create_app(config: dict[str, Any] | None = None, extra_plugins: Iterable[Any
     theming.init_app(app)
     jobs.init_app(app)
 
-    from .web import home
+    from .web import context, home
 
+    context.init_app(app)
     app.register_blueprint(home.bp)
     _register_plugin_blueprints(app, registry, enabled)
     return app

@@ -81,7 +81,7 @@ def write_transaction() -> Iterator[Any]:
     Services wrap every write in this so that checks and writes share one transaction
     (and on SQLite hold the write lock from the first statement).
     """
-    session = db.session
+    session = db.session()
     if session.in_transaction():
         # A read already opened a deferred transaction: end it so the write lock is
         # taken before our first read.

@@ -9,16 +9,16 @@ enough for ``fulian db upgrade`` to create its tables.
 
 from __future__ import annotations
 
-import io
 import os
-from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import flask_migrate
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 
-from .extensions import migrate
+from .extensions import db, migrate
 
 CORE_VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
 
@@ -47,17 +47,29 @@ def upgrade(revision: str = "heads") -> None:
     flask_migrate.upgrade(revision=revision)
 
 
-def capture(fn: Any, *args: Any, **kwargs: Any) -> str:
-    """Run an Alembic command that prints, returning what it printed."""
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        fn(*args, **kwargs)
-    return buf.getvalue()
+def current() -> list[str]:
+    """Revisions applied to the database (one per branch head)."""
+    with db.engine.connect() as conn:
+        heads = MigrationContext.configure(conn).get_current_heads()
+    script = _script()
+    out = []
+    for rev in heads:
+        sc = script.get_revision(rev)
+        head = " (head)" if sc is not None and sc.is_head else ""
+        out.append(f"{rev}{head}")
+    return out
 
 
-def current() -> str:
-    return capture(flask_migrate.current)
+def history() -> list[str]:
+    """Every known revision, newest first, with its branch and message."""
+    lines = []
+    for sc in _script().walk_revisions():
+        labels = ",".join(sorted(sc.branch_labels)) if sc.branch_labels else ""
+        lines.append(f"{sc.down_revision or '<base>'} -> {sc.revision}"
+                     f"{' (' + labels + ')' if labels else ''}: {sc.doc}")
+    return lines
 
 
-def history() -> str:
-    return capture(flask_migrate.history)
+def _script() -> ScriptDirectory:
+    config = current_app.extensions["migrate"].migrate.get_config()
+    return ScriptDirectory.from_config(config)

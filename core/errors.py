@@ -31,8 +31,7 @@ class ValidationFailed(FulianError):
     def __str__(self) -> str:
         if not self.field_errors:
             return str(self.message)
-        parts = [f"{field}: {' '.join(str(m) for m in msgs)}"
-                 for field, msgs in self.field_errors.items()]
+        parts = [f"{field}: {_flatten(msgs)}" for field, msgs in self.field_errors.items()]
         return f"{self.message} ({'; '.join(parts)})"
 
 
@@ -42,3 +41,11 @@ class NotFound(FulianError):
 
 class Conflict(FulianError):
     status = 409
+
+
+def _flatten(messages: Any) -> str:
+    if isinstance(messages, dict):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in messages.items())
+    if isinstance(messages, list | tuple):
+        return " ".join(_flatten(m) for m in messages)
+    return str(messages)

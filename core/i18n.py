@@ -67,3 +67,27 @@ def init_app(app: Flask, extra_dirs: Iterable[str] = ()) -> Babel:
     babel = Babel(app, locale_selector=select_locale)
     app.jinja_env.globals["current_locale"] = lambda: str(select_locale())
     return babel
+
+
+def compile_catalogues(dirs: Iterable[str | Path]) -> int:
+    """Compile every ``<dir>/<locale>/LC_MESSAGES/*.po`` to ``.mo``; return how many.
+
+    Fuzzy entries are left out (they are guesses, not translations). ``.mo`` files are
+    build products (git-ignored): the install step and the test runner call this.
+    """
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    count = 0
+    for folder in dirs:
+        for po_path in sorted(Path(folder).glob("*/LC_MESSAGES/*.po")):
+            locale = po_path.parent.parent.name
+            with po_path.open("rb") as fh:
+                catalog = read_po(fh, locale=locale)
+            mo_path = po_path.with_suffix(".mo")
+            tmp_path = mo_path.with_name(mo_path.name + ".tmp")
+            with tmp_path.open("wb") as fh:
+                write_mo(fh, catalog, use_fuzzy=False)
+            tmp_path.replace(mo_path)  # atomic: a running app never reads half a file
+            count += 1
+    return count

@@ -1,0 +1,161 @@
+"""Provisioning and running: init, demo, serve, worker, db, i18n."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from core import dbmigrate
+from core.extensions import db
+from core.models import RoleAssignment
+
+from .base import fail, get_app, with_app
+
+
+def _owner_exists() -> bool:
+    return db.session.scalars(
+        select(RoleAssignment.id).where(RoleAssignment.role == "owner")
+    ).first() is not None
+
+
+def initialise(brand: str, owner_email: str | None, owner_password: str | None,
+               owner_name: str, locale: str, currency: str, timezone: str) -> None:
+    """Migrate, create the brand and the first owner; safe to run again."""
+    from core.org.brand import ensure_brand
+    from core.org.users import create_user
+
+    dbmigrate.upgrade()
+    row, created = ensure_brand({"name": brand, "default_locale": locale, "currency": currency,
+                                 "timezone": timezone})
+    click.echo(_("Brand %(name)s created.", name=row.name) if created
+               else _("Brand %(name)s already exists; left unchanged.", name=row.name))
+    if _owner_exists():
+        click.echo(_("An owner account already exists; left unchanged."))
+        return
+    if not owner_email:
+        if sys.stdin.isatty():
+            owner_email = click.prompt(_("Email of the first owner"))
+        else:
+            fail(_("No owner account exists yet: give --owner-email (and --owner-password)."))
+    generated = not owner_password
+    password = owner_password or secrets.token_urlsafe(12)
+    create_user({"name": owner_name, "email": owner_email, "password": password}, role="owner")
+    click.echo(_("Owner %(email)s created.", email=owner_email))
+    if generated:
+        click.echo(_("Generated password (shown once): %(password)s", password=password))
+
+
+@click.command()
+@click.option("--brand", default="Fulian", show_default=True, help="Brand name.")
+@click.option("--owner-email", help="Email of the first owner account.")
+@click.option("--owner-password", envvar="FULIAN_OWNER_PASSWORD",
+              help="Password of the first owner (default: generated and printed once).")
+@click.option("--owner-name", default="Owner", show_default=True)
+@click.option("--locale", default="zh_CN", show_default=True, type=click.Choice(["zh_CN", "en"]))
+@click.option("--currency", default="CNY", show_default=True)
+@click.option("--timezone", default="Asia/Shanghai", show_default=True)
+@with_app
+def init(brand: str, owner_email: str | None, owner_password: str | None, owner_name: str,
+         locale: str, currency: str, timezone: str) -> None:
+    """Create the instance folder, database schema, brand and first owner (idempotent)."""
+    initialise(brand, owner_email, owner_password, owner_name, locale, currency, timezone)
+    click.echo(_("Instance ready in %(path)s.", path=get_app().config["INSTANCE_PATH"]))
+
+
+@click.command()
+@click.option("--no-serve", is_flag=True, help="Load the demo data and exit.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@with_app
+def demo(no_serve: bool, host: str, port: int) -> None:
+    """Initialise a demo brand with stores, staff, services, customers and bookings."""
+    from core.demo import DEMO_OWNER_EMAIL, DEMO_PASSWORD, load_demo
+
+    initialise("青玉 Jade Spa", DEMO_OWNER_EMAIL, DEMO_PASSWORD, "Demo Owner", "zh_CN", "CNY",
+               "Asia/Shanghai")
+    summary = load_demo()
+    click.echo(summary)
+    click.echo(_("Log in as %(email)s with password %(password)s.", email=DEMO_OWNER_EMAIL,
+                 password=DEMO_PASSWORD))
+    if not no_serve:
+        _serve(host, port)
+
+
+def _serve(host: str, port: int) -> None:
+    from werkzeug.serving import run_simple
+
+    from core import jobs
+
+    app = get_app()
+    jobs.start_worker_thread(app)
+    click.echo(_("Serving on http://%(host)s:%(port)d/ (Ctrl+C to stop)", host=host, port=port))
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@with_app
+def serve(host: str, port: int) -> None:
+    """Serve the app with the embedded server (use gunicorn in production)."""
+    _serve(host, port)
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit.")
+@with_app
+def worker(burst: bool) -> None:
+    """Run background jobs (rq worker when FULIAN_REDIS_URL is set, else in-process)."""
+    from core import jobs
+
+    jobs.run_worker(get_app(), burst=burst)
+
+
+@click.group(name="db")
+def db_group() -> None:
+    """Database schema migrations (core and every installed plugin)."""
+
+
+@db_group.command()
+@click.option("--revision", default="heads", show_default=True)
+@with_app
+def upgrade(revision: str) -> None:
+    """Upgrade the schema of core and all installed plugins."""
+    dbmigrate.upgrade(revision)
+    click.echo(_("Database is up to date."))
+
+
+@db_group.command()
+@with_app
+def current() -> None:
+    """Show the current revision(s)."""
+    revisions = dbmigrate.current()
+    click.echo("\n".join(revisions) or _("No revision applied yet: run fulian db upgrade."))
+
+
+@db_group.command()
+@with_app
+def history() -> None:
+    """List all known revisions."""
+    click.echo("\n".join(dbmigrate.history()))
+
+
+@click.group(name="i18n")
+def i18n_group() -> None:
+    """Translation catalogues."""
+
+
+@i18n_group.command()
+@with_app
+def compile() -> None:  # noqa: A001 - the verb ops expect
+    """Compile the .po catalogues of core and enabled plugins to .mo files."""
+    from core import i18n
+
+    dirs = [i18n.CORE_TRANSLATIONS, *get_app().extensions["fulian_plugins"].call_flat(
+        "fulian_translation_dirs")]
+    count = i18n.compile_catalogues(dirs)
+    click.echo(_("Compiled %(n)d catalogues.", n=count))

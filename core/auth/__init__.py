@@ -1,0 +1,1 @@
+"""Identities, credentials and (from issue 4) tokens and the policy layer."""

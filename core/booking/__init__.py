@@ -1,0 +1,1 @@
+"""Bookings: the lifecycle and the booking service, the only writer of bookings."""

@@ -1,0 +1,1 @@
+"""What the brand sells: categories and services. The only writer of those rows."""

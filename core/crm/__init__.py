@@ -1,0 +1,1 @@
+"""Customers: the only writer of customer rows, tags and notes."""

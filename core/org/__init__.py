@@ -1,0 +1,1 @@
+"""The organisation: brand, stores, users and staff. The only writers of those rows."""

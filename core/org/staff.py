@@ -1,0 +1,80 @@
+"""Staff profiles: a user who performs services at one or more stores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from .. import validation as v
+from ..db import write_transaction
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..extensions import db
+from ..models import Service, StaffProfile, Store, User
+from .stores import get_store
+from .users import _validated, grant, new_user
+
+
+class StaffSchema(ma.Schema):
+    title = ma.fields.String(validate=v.length(120))
+    level = ma.fields.String(validate=v.length(40))
+    bio = ma.fields.String(validate=v.length(4000))
+    photo_url = ma.fields.String(allow_none=True, validate=v.length(500))
+    specialities = ma.fields.List(ma.fields.String(validate=v.length(40)))
+
+
+def _services(refs: list[str]) -> list[Service]:
+    found: list[Service] = []
+    for ref in refs:
+        svc = None
+        if str(ref).isdigit():
+            svc = db.session.get(Service, int(ref))
+        if svc is None:
+            svc = db.session.scalars(select(Service).where(Service.name == str(ref))).first()
+        if svc is None:
+            raise NotFound(_l("No service %(ref)s.", ref=ref),
+                           field_errors={"service": [_l("Unknown service.")]})
+        found.append(svc)
+    return found
+
+
+def add_staff(user_data: dict[str, Any], profile: dict[str, Any], stores: list[str],
+              services: list[str] | None = None) -> StaffProfile:
+    """Create the user (if the email/phone is new), the staff role and the profile."""
+    if not stores:
+        raise ValidationFailed(_l("A staff member works at one store at least."),
+                               field_errors={"store": [_l("Missing data for required field.")]})
+    profile_values = v.load(StaffSchema(), {k: val for k, val in profile.items()
+                                            if val is not None})
+    with write_transaction() as session:
+        store_rows: list[Store] = [get_store(ref) for ref in stores]
+        service_rows = _services(services or [])
+        user = None
+        ref = user_data.get("email") or user_data.get("phone")
+        if ref:
+            user = session.scalars(select(User).where(
+                (User.email == str(ref).lower()) | (User.phone == str(ref))
+            )).first()
+        if user is None:
+            user = new_user(_validated(user_data))
+            session.flush()
+        elif session.scalars(select(StaffProfile.id).where(StaffProfile.user_id == user.id)
+                             ).first():
+            raise Conflict(_l("%(name)s already has a staff profile.", name=user.name))
+        grant(user, "staff", [str(s.id) for s in store_rows])
+        staff = StaffProfile(user_id=user.id, display_name=user_data.get("name") or user.name,
+                             **profile_values)
+        staff.stores = store_rows
+        staff.services = service_rows
+        session.add(staff)
+    return staff
+
+
+def list_staff(store: str | None = None) -> list[StaffProfile]:
+    query = select(StaffProfile).order_by(StaffProfile.id)
+    if store:
+        store_id = get_store(store).id
+        query = query.where(StaffProfile.stores.any(Store.id == store_id))
+    return list(db.session.scalars(query))

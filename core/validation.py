@@ -62,7 +62,7 @@ def load(schema: ma.Schema, data: dict[str, Any], *, partial: bool = False) -> d
 
 def not_blank(value: str) -> None:
     if not value or not value.strip():
-        raise ma.ValidationError(_l("Must not be empty."))
+        raise ma.ValidationError(gettext("Must not be empty."))
 
 
 def length(max_len: int) -> ma.validate.Validator:
@@ -71,7 +71,7 @@ def length(max_len: int) -> ma.validate.Validator:
 
 def valid_timezone(value: str) -> None:
     if value not in _timezones():
-        raise ma.ValidationError(_l("Unknown time zone; use an IANA name such as Asia/Shanghai."))
+        raise ma.ValidationError(gettext("Unknown time zone; use an IANA name such as Asia/Shanghai."))
 
 
 _TZ_CACHE: set[str] = set()
@@ -85,12 +85,12 @@ def _timezones() -> set[str]:
 
 def valid_phone(value: str) -> None:
     if not PHONE_RE.match(value or ""):
-        raise ma.ValidationError(_l("Not a valid phone number."))
+        raise ma.ValidationError(gettext("Not a valid phone number."))
 
 
 def valid_color(value: str) -> None:
     if not COLOR_RE.match(value or ""):
-        raise ma.ValidationError(_l("Use a colour like #0f766e."))
+        raise ma.ValidationError(gettext("Use a colour like #0f766e."))
 
 
 def valid_code(value: str) -> None:
@@ -102,7 +102,7 @@ def valid_code(value: str) -> None:
 
 def valid_currency(value: str) -> None:
     if not CURRENCY_RE.match(value or ""):
-        raise ma.ValidationError(_l("Use a three-letter ISO currency code such as CNY."))
+        raise ma.ValidationError(gettext("Use a three-letter ISO currency code such as CNY."))
 
 
 class MinorUnits(ma.fields.Integer):
@@ -112,19 +112,19 @@ class MinorUnits(ma.fields.Integer):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
-            raise ma.ValidationError(_l("Not a valid amount in minor units."))
+            raise ma.ValidationError(gettext("Not a valid amount in minor units."))
         if isinstance(value, float):
             if not value.is_integer():
-                raise ma.ValidationError(_l("Amounts are whole minor units (fen/cents)."))
+                raise ma.ValidationError(gettext("Amounts are whole minor units (fen/cents)."))
             value = int(value)
         if isinstance(value, str):
             if not re.fullmatch(r"-?\d{1,15}", value.strip()):
-                raise ma.ValidationError(_l("Amounts are whole minor units (fen/cents)."))
+                raise ma.ValidationError(gettext("Amounts are whole minor units (fen/cents)."))
             value = int(value.strip())
         if not isinstance(value, int):
-            raise ma.ValidationError(_l("Not a valid amount in minor units."))
+            raise ma.ValidationError(gettext("Not a valid amount in minor units."))
         if value < 0:
-            raise ma.ValidationError(_l("Amounts may not be negative."))
+            raise ma.ValidationError(gettext("Amounts may not be negative."))
         if value > 10**13:
-            raise ma.ValidationError(_l("The amount is too large."))
+            raise ma.ValidationError(gettext("The amount is too large."))
         return value

@@ -96,7 +96,7 @@ def valid_color(value: str) -> None:
 def valid_code(value: str) -> None:
     if not CODE_RE.match(value or ""):
         raise ma.ValidationError(
-            _l("Use 1-40 lowercase letters, digits, '-' or '_', starting with a letter or digit.")
+            gettext("Use 1-40 lowercase letters, digits, '-' or '_', starting with a letter or digit.")
         )
 
 

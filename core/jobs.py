@@ -49,8 +49,8 @@ from .extensions import db
 from .models.system import JobRecord
 
 __all__ = [
-    "enqueue", "init_app", "periodic_jobs", "run_pending", "run_periodic", "run_worker",
-    "start_worker_thread", "stop_worker_thread",
+    "enqueue", "get_backend", "init_app", "periodic_jobs", "run_pending", "run_periodic",
+    "run_worker", "start_worker_thread", "stop_worker_thread",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,9 @@ def enqueue(
     exponential backoff until it has run ``max_attempts`` times. Inside a ``db.session``
     transaction the job is dispatched only when that transaction commits. The names
     ``at``, ``delay`` and ``max_attempts`` cannot be passed on to the job. Needs an app
-    context.
+    context. Only ``db.session`` transactions are waited for: do not enqueue while holding
+    a write transaction on a connection of your own (on SQLite the in-process backend
+    would wait for your write lock).
     """
     if at is not None and delay is not None:
         raise ValueError("pass either at or delay, not both")
@@ -447,12 +449,12 @@ class InProcessBackend:
     def run_worker(self, burst: bool = False) -> None:
         self._foreground = True  # jobs enqueued by jobs must not start a second runner
         try:
-            while True:
-                self._wake.clear()
+            if burst:
                 self.tick()
-                if burst:
-                    return
-                self._wake.wait(POLL_SECONDS)
+            else:
+                log.info("running in-process jobs of %s", self.engine.url.render_as_string())
+                self._stop.clear()
+                self._loop()
         finally:
             self._foreground = False
 

@@ -175,18 +175,18 @@ class PluginRegistry:
             self._callers[key] = caller
         return caller
 
-    def call(self, name: str, **kwargs: Any) -> list[Any]:
+    def call(self, hook: str, /, **kwargs: Any) -> list[Any]:
         """Call a hook on enabled plugins; returns their non-None results, in order.
 
         pluggy calls the most recently registered implementation first; we reverse that
         so that results follow plugin registration (alphabetical) order.
         """
-        return list(reversed(self.hook(name)(**kwargs)))
+        return list(reversed(self.hook(hook)(**kwargs)))
 
-    def call_flat(self, name: str, **kwargs: Any) -> list[Any]:
+    def call_flat(self, hook: str, /, **kwargs: Any) -> list[Any]:
         """Like :meth:`call` for hooks that return lists: one flat list."""
         out: list[Any] = []
-        for result in self.call(name, **kwargs):
+        for result in self.call(hook, **kwargs):
             if isinstance(result, list | tuple):
                 out.extend(result)
             else:

@@ -7,7 +7,8 @@ Every template (core, theme or plugin) can rely on these names:
     read once per request and kept in :data:`flask.g`.
 ``theme``
     Design tokens of the active theme chain with the brand's own colours and logo on top
-    (:func:`core.theming.tokens`).
+    (:func:`core.theming.tokens`); ``on_primary`` follows a brand's primary colour so
+    that header text stays readable.
 ``slot(name, **ctx)``
     HTML fragments of the enabled plugins for a named slot.
 ``menu_items(face)`` / ``menu_url(item)``
@@ -88,7 +89,37 @@ def css_value(value: Any, fallback: str = "") -> Markup:
     text = str(value if value is not None else "").strip()
     if not text or _CSS_UNSAFE.search(text):
         text = fallback
-    return Markup(text)  # noqa: S704 - vetted above; the fallback is template-authored
+    return Markup(text)  # vetted above; the fallback is written by the template author
+
+
+def _luminance(hex_colour: str) -> float | None:
+    """WCAG relative luminance of ``#rgb`` / ``#rrggbb`` (``None`` for anything else)."""
+    value = hex_colour.strip().lstrip("#")
+    if len(value) == 3:
+        value = "".join(c * 2 for c in value)
+    if not re.fullmatch(r"[0-9a-fA-F]{6}", value):
+        return None
+    channels = [int(value[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g_, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g_ + 0.0722 * b
+
+
+def readable_on(background: str, light: str = "#ffffff", dark: str = "#111827") -> str | None:
+    """The one of ``light``/``dark`` with the better contrast on ``background``."""
+    bg, lo, hi = _luminance(background), _luminance(dark), _luminance(light)
+    if bg is None or lo is None or hi is None:
+        return None
+    return light if (hi + 0.05) / (bg + 0.05) >= (bg + 0.05) / (lo + 0.05) else dark
+
+
+def page_tokens(app: Flask, brand: Any | None) -> dict[str, Any]:
+    """Theme tokens for templates; text on a brand's own primary colour stays readable."""
+    tokens = theming.tokens(app, brand)
+    if brand is not None and brand.primary_color:
+        on_primary = readable_on(brand.primary_color)
+        if on_primary:
+            tokens["on_primary"] = on_primary
+    return tokens
 
 
 def lang_url(code: str) -> str:
@@ -97,7 +128,7 @@ def lang_url(code: str) -> str:
         return "?" + urlencode({"lang": code})
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
     args.append(("lang", code))
-    return request.path + "?" + urlencode(args)
+    return request.script_root + request.path + "?" + urlencode(args)
 
 
 def theme_asset(filename: str) -> str:
@@ -145,7 +176,7 @@ def init_app(app: Flask) -> None:
         brand = current_brand()
         return {
             "brand": brand,
-            "theme": theming.tokens(current_app, brand),
+            "theme": page_tokens(current_app, brand),
             "slot": slot,
             "menu_items": menu_items,
             "menu_url": menu_url,

@@ -1,0 +1,153 @@
+"""Plugin system: discovery through entry points, enablement as data, the full contract."""
+
+from __future__ import annotations
+
+import inspect as pyinspect
+
+import fulian_contract
+import pytest
+
+from core import hookspecs
+from core.errors import FulianError, NotFound
+from core.extensions import db
+from core.models import PluginState
+
+
+def _enable(app, *names: str) -> None:
+    with app.app_context():
+        for name in names:
+            app.extensions["fulian_plugins"].set_enabled(name, True)
+
+
+def test_bundled_and_third_party_plugins_are_discovered(app):
+    installed = app.extensions["fulian_plugins"].installed
+    assert {"beauty", "fitness", "contract", "vault"} <= set(installed)
+    # the fake distribution registers exactly as a pip-installed plugin would
+    assert installed["contract"].distribution == "fulian-contract"
+    assert installed["beauty"].distribution == "fulian"
+    assert installed["vault"].meta.paid is True
+
+
+def test_installed_plugins_start_disabled_and_are_invisible(app):
+    fulian_contract.CALLS.clear()
+    client = app.test_client()
+    with app.app_context():
+        reg = app.extensions["fulian_plugins"]
+        assert reg.enabled() == frozenset()
+        assert reg.call("fulian_menu_items", face="admin", user=None) == []
+    assert client.get("/contract/").status_code == 404
+    assert b"contract-slot" not in client.get("/").data
+    assert fulian_contract.CALLS == []
+
+
+def test_contract_plugin_implements_every_hookspec():
+    specs = {name for name, fn in pyinspect.getmembers(hookspecs, pyinspect.isfunction)
+             if name.startswith("fulian_")}
+    assert len(specs) >= 16
+    implemented = {name for name in dir(fulian_contract) if name.startswith("fulian_")}
+    assert specs == implemented
+    for name in specs:  # every hookspec is documented
+        assert (getattr(hookspecs, name).__doc__ or "").strip(), name
+
+
+def test_every_hook_reaches_an_enabled_plugin(make_app):
+    from core.models import Customer, Service, Store
+
+    _ = make_app()  # migrate + brand on this database
+    _enable(_, "contract")
+    app = make_app(migrate=False)  # restart: blueprints mount for plugins enabled at start
+    fulian_contract.CALLS.clear()
+    with app.app_context():
+        reg = app.extensions["fulian_plugins"]
+        store, service, customer = Store(name="s"), Service(name="x"), Customer(name="c")
+        results = {
+            "fulian_settings_schema": reg.call("fulian_settings_schema"),
+            "fulian_periodic_jobs": reg.call_flat("fulian_periodic_jobs"),
+            "fulian_menu_items": reg.menu_items("customer", None),
+            "fulian_customer_sections": reg.call_flat("fulian_customer_sections",
+                                                      customer=customer, face="customer"),
+            "fulian_dashboard_widgets": reg.call_flat("fulian_dashboard_widgets",
+                                                      scope={"store_ids": [1]}),
+            "fulian_price_adjustments": reg.call_flat("fulian_price_adjustments", quote=None),
+            "fulian_tenders": reg.call_flat("fulian_tenders", order=None, customer=customer),
+            "fulian_payment_providers": reg.call_flat("fulian_payment_providers"),
+            "fulian_sms_providers": reg.call_flat("fulian_sms_providers"),
+            "fulian_resources_for": reg.call_flat("fulian_resources_for", service=service,
+                                                  store=store),
+        }
+        assert str(reg.slot("home.after_services")) == '<p id="contract-slot">contract slot</p>'
+    assert results["fulian_settings_schema"][0][0] == "contract"
+    assert results["fulian_periodic_jobs"][0][0] == "contract.tick"
+    assert results["fulian_menu_items"][0]["endpoint"] == "contract.index"
+    assert results["fulian_price_adjustments"][0]["amount"] == -100
+    assert results["fulian_payment_providers"][0].code == "contract-pay"
+    assert results["fulian_sms_providers"][0].code == "contract-sms"
+    assert results["fulian_resources_for"][0]["kind"] == "room"
+    client = app.test_client()
+    resp = client.get("/contract/", headers={"Accept-Language": "zh-CN"})
+    assert resp.status_code == 200
+    assert resp.get_data(as_text=True) == "契约页面"  # the plugin's own catalogue is merged
+    assert b"contract-slot" in client.get("/").data
+    called = {name for name, _ in fulian_contract.CALLS}
+    assert {"fulian_template_slot", "fulian_menu_items", "fulian_resources_for"} <= called
+
+
+def test_disabling_hides_routes_at_once_and_keeps_data(make_app):
+    first = make_app()
+    _enable(first, "contract")
+    app = make_app(migrate=False)
+    client = app.test_client()
+    assert client.get("/contract/").status_code == 200
+    with app.app_context():
+        db.session.add(fulian_contract.ContractNote(body="kept"))
+        db.session.commit()
+        app.extensions["fulian_plugins"].set_enabled("contract", False)
+    assert client.get("/contract/").status_code == 404
+    fulian_contract.CALLS.clear()
+    with app.app_context():
+        assert app.extensions["fulian_plugins"].call("fulian_menu_items", face="admin",
+                                                     user=None) == []
+        assert db.session.query(fulian_contract.ContractNote).count() == 1
+        state = db.session.get(PluginState, "contract")
+        assert state is not None and state.enabled is False
+    assert fulian_contract.CALLS == []
+
+
+def test_enable_errors(app):
+    with app.app_context():
+        reg = app.extensions["fulian_plugins"]
+        with pytest.raises(NotFound):
+            reg.set_enabled("nope", True)
+        with pytest.raises(FulianError, match="paid plugin"):
+            reg.set_enabled("vault", True)
+        reg.set_enabled("contract", True)
+        with pytest.raises(FulianError, match="paid plugin"):
+            reg.set_enabled("vault", True)
+        assert db.session.get(PluginState, "vault") is None
+
+
+def test_validate_booking_hook_vetoes_inside_the_transaction(app):
+    from core.booking.service import create_booking
+    from tests.core.factories import make_shop
+
+    _enable(app, "contract")
+    with app.app_context():
+        shop = make_shop()
+        from core.crm.customers import find_or_create
+        from core.db import write_transaction
+
+        with write_transaction():
+            vetoed = find_or_create("13900000009", "Vetoed")
+        from core.errors import ValidationFailed
+        from core.models import Booking
+
+        with pytest.raises(ValidationFailed) as err:
+            create_booking(store=shop.store, staff=shop.staff, service=shop.service,
+                           customer=vetoed, start_at=shop.start)
+        assert "refuses" in str(err.value)
+        assert db.session.query(Booking).count() == 0
+        fulian_contract.CALLS.clear()
+        booking = create_booking(store=shop.store, staff=shop.staff, service=shop.service,
+                                 customer=shop.customer, start_at=shop.start)
+        assert ("fulian_booking_event", {"booking_id": booking.id, "event": "created"}) in \
+            fulian_contract.CALLS

@@ -123,8 +123,9 @@ class FulianGroup(click.Group):
         except Exception as exc:
             if os.environ.get("FULIAN_DEBUG"):
                 traceback.print_exc()
-            click.echo(f"Error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                       " (set FULIAN_DEBUG=1 for details)", err=True)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            click.echo(f"Error: {type(exc).__name__}: {first} (set FULIAN_DEBUG=1 for details)",
+                       err=True)
             sys.exit(1)
         if isinstance(rv, int) and rv:
             sys.exit(rv)

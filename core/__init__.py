@@ -62,7 +62,8 @@ def create_app(config: dict[str, Any] | None = None, extra_plugins: Iterable[Any
     return app
 
 
-def _register_plugin_blueprints(app: Flask, registry: PluginRegistry, enabled: frozenset[str]) -> None:
+def _register_plugin_blueprints(app: Flask, registry: PluginRegistry,
+                                enabled: frozenset[str]) -> None:
     """Mount blueprints of plugins enabled at start-up and 404 them once disabled."""
     owners: dict[str, str] = {}
     with app.app_context():

@@ -12,7 +12,8 @@ from typing import Any
 from zoneinfo import available_timezones
 
 import marshmallow as ma
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from .errors import ValidationFailed
 
@@ -71,7 +72,9 @@ def length(max_len: int) -> ma.validate.Validator:
 
 def valid_timezone(value: str) -> None:
     if value not in _timezones():
-        raise ma.ValidationError(gettext("Unknown time zone; use an IANA name such as Asia/Shanghai."))
+        raise ma.ValidationError(
+            gettext("Unknown time zone; use an IANA name such as Asia/Shanghai.")
+        )
 
 
 _TZ_CACHE: set[str] = set()
@@ -96,7 +99,8 @@ def valid_color(value: str) -> None:
 def valid_code(value: str) -> None:
     if not CODE_RE.match(value or ""):
         raise ma.ValidationError(
-            gettext("Use 1-40 lowercase letters, digits, '-' or '_', starting with a letter or digit.")
+            gettext("Use 1-40 lowercase letters, digits, '-' or '_', starting with a letter or "
+                    "digit.")
         )
 
 

@@ -1,6 +1,12 @@
 """The core data model. Importing this package registers every core table."""
 
-from .booking import ACTIVE_STATUSES, BOOKING_SOURCES, BOOKING_STATUSES, Booking, BookingStatusChange
+from .booking import (
+    ACTIVE_STATUSES,
+    BOOKING_SOURCES,
+    BOOKING_STATUSES,
+    Booking,
+    BookingStatusChange,
+)
 from .brand import BrandSettings
 from .catalog import Service, ServiceCategory, StoreServiceOffer
 from .customer import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag

@@ -163,10 +163,7 @@ def init_app(app: Flask) -> None:
     registry = app.extensions["fulian_plugins"]
 
     def slot(name: str, **ctx: Any) -> Markup:
-        # Same as ``registry.slot`` but through ``registry.hook``: ``registry.call(name,
-        # name=...)`` clashes with the hook's own ``name`` argument (TypeError).
-        parts = reversed(registry.hook("fulian_template_slot")(name=name, context=ctx))
-        return Markup("").join(Markup(p) for p in parts if p)
+        return registry.slot(name, **ctx)
 
     def menu_items(face: str) -> list[dict[str, Any]]:
         return registry.menu_items(face, g.get("user"))

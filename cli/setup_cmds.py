@@ -152,10 +152,10 @@ def i18n_group() -> None:
 @i18n_group.command()
 @with_app
 def compile() -> None:  # noqa: A001 - the verb ops expect
-    """Compile the .po catalogues of core and enabled plugins to .mo files."""
+    """Compile the .po catalogues of core and installed plugins to .mo files."""
     from core import i18n
 
-    dirs = [i18n.CORE_TRANSLATIONS, *get_app().extensions["fulian_plugins"].call_flat(
+    dirs = [*i18n.installed_translation_dirs(), *get_app().extensions["fulian_plugins"].call_flat(
         "fulian_translation_dirs")]
-    count = i18n.compile_catalogues(dirs)
+    count = i18n.compile_catalogues(dict.fromkeys(str(d) for d in dirs))
     click.echo(_("Compiled %(n)d catalogues.", n=count))

@@ -9,6 +9,9 @@ settings may keep saying ``zh_CN``.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -85,9 +88,36 @@ def compile_catalogues(dirs: Iterable[str | Path]) -> int:
             with po_path.open("rb") as fh:
                 catalog = read_po(fh, locale=locale)
             mo_path = po_path.with_suffix(".mo")
-            tmp_path = mo_path.with_name(mo_path.name + ".tmp")
-            with tmp_path.open("wb") as fh:
+            # A private temp name per writer: parallel test workers compile concurrently.
+            fd, tmp_name = tempfile.mkstemp(dir=mo_path.parent, suffix=".mo.tmp")
+            with os.fdopen(fd, "wb") as fh:
                 write_mo(fh, catalog, use_fuzzy=False)
-            tmp_path.replace(mo_path)  # atomic: a running app never reads half a file
+            os.replace(tmp_name, mo_path)  # atomic: a running app never reads half a file
             count += 1
     return count
+
+
+def installed_translation_dirs() -> list[Path]:
+    """Core's catalogues plus the ``translations`` folder of every installed plugin.
+
+    Used by the install step, which must compile plugins that are not enabled yet too.
+    """
+    from importlib.metadata import entry_points
+
+    dirs = [CORE_TRANSLATIONS]
+    for ep in entry_points(group="fulian.plugins"):
+        module_name = ep.value.split(":")[0]
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.origin:
+            continue
+        folder = Path(spec.origin).resolve().parent / "translations"
+        if folder.is_dir() and folder not in dirs:
+            dirs.append(folder)
+    return dirs
+
+
+def compile_all() -> int:
+    return compile_catalogues(installed_translation_dirs())

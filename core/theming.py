@@ -47,7 +47,19 @@ def theme_dirs(app: Flask) -> list[Path]:
 
 
 def available_themes(app: Flask) -> dict[str, Theme]:
-    """All themes by name; later folders win, so an instance theme can replace a bundled one."""
+    """All themes by name; later folders win, so an instance theme can replace a bundled one.
+
+    Read at most once per request (pages ask several times while rendering).
+    """
+    if has_app_context() and "fulian_themes" in g:
+        return g.fulian_themes
+    found = _scan(app)
+    if has_app_context():
+        g.fulian_themes = found
+    return found
+
+
+def _scan(app: Flask) -> dict[str, Theme]:
     found: dict[str, Theme] = {}
     for folder in theme_dirs(app):
         if not folder.is_dir():
@@ -148,7 +160,10 @@ class _ThemeSensitive(FileSystemLoader):
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.auto_reload = True  # lets the loaders' uptodate() see a theme switch
+    # Lets the loaders' uptodate() see a theme switch; set in config too, because
+    # ``flask run`` (debug) resets jinja's auto_reload from this setting.
+    app.config["TEMPLATES_AUTO_RELOAD"] = True
+    app.jinja_env.auto_reload = True
     app.jinja_loader = None
     app.jinja_env.loader = ChoiceLoader([
         ThemeLoader(app),
@@ -186,4 +201,5 @@ def use_theme(app: Flask, name: str) -> Theme:
             raise ValidationFailed(_l("The deployment is not initialised; run fulian init."))
         brand.theme = name
     g.pop("fulian_theme", None)
+    g.pop("fulian_themes", None)
     return themes[name]

@@ -1,0 +1,1 @@
+"""Scheduling: the pure availability engine, its time-zone edge, and (later) loader and roster."""

@@ -11,8 +11,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import FAKE_SITE
 
 FULIAN = shutil.which("fulian") or str(Path(sys.executable).parent / "fulian")

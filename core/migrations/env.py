@@ -10,6 +10,16 @@ from core.extensions import db
 config = context.config
 
 
+def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Render our column types as plain SQLAlchemy ones: migrations must not import app
+    code that may change later."""
+    from core.db import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=current_app.config["SQLALCHEMY_DATABASE_URI"],
@@ -28,6 +38,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=db.metadata,
             **{"render_as_batch": connection.dialect.name == "sqlite", "compare_type": True,
+               "render_item": render_item,
                **current_app.extensions["migrate"].configure_args},
         )
         with context.begin_transaction():

@@ -10,12 +10,23 @@ from .booking import (
 from .brand import BrandSettings
 from .catalog import Service, ServiceCategory, StoreServiceOffer
 from .customer import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag
+from .schedule import (
+    AvailabilityOverride,
+    CoverageRule,
+    IdempotencyRecord,
+    Roster,
+    RosterShift,
+    TimeOff,
+    WeeklyAvailability,
+)
 from .staff import StaffProfile, staff_services, staff_stores
 from .store import STORE_STATUSES, OpeningHours, Store, StoreHoliday
 from .system import AuditEntry, InstalledLicense, JobRecord, PluginState
 from .user import BRAND_ROLES, ROLES, RoleAssignment, User
 
 __all__ = [
+    "AvailabilityOverride", "CoverageRule", "IdempotencyRecord", "Roster", "RosterShift",
+    "TimeOff", "WeeklyAvailability",
     "ACTIVE_STATUSES", "AuditEntry", "BOOKING_SOURCES", "BOOKING_STATUSES", "BRAND_ROLES",
     "Booking", "BookingStatusChange", "BrandSettings", "CUSTOMER_SOURCES", "Customer",
     "CustomerNote", "CustomerTag", "InstalledLicense", "JobRecord", "OpeningHours",

@@ -7,6 +7,8 @@ guard (issue 3) works on the blocked range.
 
 from __future__ import annotations
 
+import secrets
+
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
@@ -18,6 +20,11 @@ from ..extensions import db
 BOOKING_STATUSES = ("pending", "confirmed", "completed", "cancelled", "declined", "no_show")
 ACTIVE_STATUSES = ("pending", "confirmed")
 BOOKING_SOURCES = ("online", "walk_in", "phone")
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
+
+
+def new_booking_code() -> str:
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
 
 
 class Booking(db.Model):
@@ -38,6 +45,8 @@ class Booking(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     source: Mapped[str] = mapped_column(String(16), default="online")
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    #: Short code printed as the check-in QR code and typed by staff to complete.
+    code: Mapped[str] = mapped_column(String(12), unique=True, default=new_booking_code)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -40,6 +42,12 @@ class StaffProfile(db.Model):
     photo_url: Mapped[str | None] = mapped_column(String(500))
     specialities: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_minutes_week: Mapped[int] = mapped_column(Integer, default=40 * 60)
+    min_rest_days: Mapped[int] = mapped_column(Integer, default=1)
+    #: Secret part of the personal iCalendar feed URL; rotate to revoke a subscription.
+    calendar_token: Mapped[str] = mapped_column(
+        String(43), unique=True, default=lambda: secrets.token_urlsafe(32)
+    )
 
     user: Mapped[User] = relationship()
     stores: Mapped[list[Store]] = relationship(secondary=staff_stores, order_by=Store.id)

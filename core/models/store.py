@@ -35,6 +35,16 @@ class Store(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # Booking policy (minutes unless named otherwise).
+    acceptance_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    acceptance_timeout_min: Mapped[int] = mapped_column(Integer, default=60)
+    acceptance_timeout_action: Mapped[str] = mapped_column(String(16), default="decline")
+    cancel_window_min: Mapped[int] = mapped_column(Integer, default=120)
+    reschedule_window_min: Mapped[int] = mapped_column(Integer, default=120)
+    slot_step_min: Mapped[int] = mapped_column(SmallInteger, default=15)
+    min_notice_min: Mapped[int] = mapped_column(Integer, default=60)
+    horizon_days: Mapped[int] = mapped_column(SmallInteger, default=60)
+
     opening_hours: Mapped[list[OpeningHours]] = relationship(
         back_populates="store", cascade="all, delete-orphan", order_by="OpeningHours.weekday"
     )
@@ -42,7 +52,13 @@ class Store(db.Model):
         back_populates="store", cascade="all, delete-orphan", order_by="StoreHoliday.day"
     )
 
-    __table_args__ = (CheckConstraint("status in ('active','closed')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status in ('active','closed')", name="status"),
+        CheckConstraint("acceptance_timeout_action in ('decline','reassign')",
+                        name="timeout_action"),
+        CheckConstraint("slot_step_min in (5, 10, 15, 20, 30, 60)", name="slot_step"),
+        CheckConstraint("horizon_days between 1 and 365", name="horizon"),
+    )
 
 
 class OpeningHours(db.Model):

@@ -104,12 +104,22 @@ WINDOW_MIN = 2 * 1440  # a two-day grid of minutes
 BASE = 1_790_000_000 - 1_790_000_000 % 86_400  # an arbitrary UTC midnight, in seconds
 
 
-def _intervals_min(max_size: int) -> st.SearchStrategy[list[tuple[int, int]]]:
+def _intervals_min(
+    max_size: int, max_len: int = 600, min_size: int = 0
+) -> st.SearchStrategy[list[tuple[int, int]]]:
     """Random (start, end) minute pairs in the window, any order, possibly overlapping/empty."""
     pair = st.tuples(
-        st.integers(min_value=0, max_value=WINDOW_MIN), st.integers(min_value=0, max_value=600)
+        st.integers(min_value=0, max_value=WINDOW_MIN), st.integers(min_value=0, max_value=max_len)
     ).map(lambda p: (p[0], min(p[0] + p[1], WINDOW_MIN)))
-    return st.lists(pair, max_size=max_size)
+    return st.lists(pair, min_size=min_size, max_size=max_size)
+
+
+def _work() -> st.SearchStrategy[list[tuple[int, int]]]:
+    return _intervals_min(4, max_len=1440, min_size=1)
+
+
+def _busy() -> st.SearchStrategy[list[tuple[int, int]]]:
+    return _intervals_min(10, max_len=180)
 
 
 def _to_instants(intervals_min: list[tuple[int, int]]) -> list[Interval]:
@@ -127,10 +137,11 @@ def _as_minute_set(intervals: list[Interval]) -> set[int]:
 @st.composite
 def _rules(draw: st.DrawFn) -> tuple[SlotRule, int]:
     step = draw(st.sampled_from([1, 5, 10, 15, 20, 30, 45, 60, 90]))
-    earliest = draw(st.none() | st.integers(min_value=-60, max_value=WINDOW_MIN + 60))
-    latest = draw(st.none() | st.integers(min_value=-60, max_value=WINDOW_MIN + 60))
+    bound = st.integers(min_value=-60, max_value=WINDOW_MIN + 60)
+    earliest = draw(st.none() | st.none() | bound)
+    latest = draw(st.none() | st.none() | bound)
     rule = SlotRule(
-        duration=draw(st.integers(min_value=1, max_value=240)) * 60,
+        duration=draw(st.integers(min_value=1, max_value=180)) * 60,
         buffer_before=draw(st.integers(min_value=0, max_value=45)) * 60,
         buffer_after=draw(st.integers(min_value=0, max_value=45)) * 60,
         earliest=None if earliest is None else BASE + earliest * 60,
@@ -184,7 +195,7 @@ def test_interval_algebra_matches_sets(a: list[tuple[int, int]], b: list[tuple[i
 
 
 @settings(max_examples=300, deadline=None)
-@given(work=_intervals_min(4), busy=_intervals_min(10), rule_step=_rules())
+@given(work=_work(), busy=_busy(), rule_step=_rules())
 def test_staff_slots_matches_minute_oracle(
     work: list[tuple[int, int]], busy: list[tuple[int, int]], rule_step: tuple[SlotRule, int]
 ) -> None:
@@ -197,7 +208,7 @@ def test_staff_slots_matches_minute_oracle(
 @given(
     staff=st.dictionaries(
         st.integers(min_value=1, max_value=10_000),
-        st.tuples(_intervals_min(3), _intervals_min(6)),
+        st.tuples(_work(), _busy()),
         max_size=5,
     ),
     rule_step=_rules(),

@@ -22,9 +22,10 @@ from .schedule import (
 from .staff import StaffProfile, staff_services, staff_stores
 from .store import STORE_STATUSES, OpeningHours, Store, StoreHoliday
 from .system import AuditEntry, InstalledLicense, JobRecord, PluginState
-from .user import BRAND_ROLES, ROLES, RoleAssignment, User
+from .user import BRAND_ROLES, ROLES, ApiToken, RoleAssignment, User
 
 __all__ = [
+    "ApiToken",
     "AvailabilityOverride", "CoverageRule", "IdempotencyRecord", "Roster", "RosterShift",
     "TimeOff", "WeeklyAvailability",
     "ACTIVE_STATUSES", "AuditEntry", "BOOKING_SOURCES", "BOOKING_STATUSES", "BRAND_ROLES",

@@ -58,3 +58,17 @@ class RoleAssignment(db.Model):
             name="role",
         ),
     )
+
+
+class ApiToken(db.Model):
+    """A bearer token for the API. Only its SHA-256 is stored: a database leak does not
+    leak usable tokens. Expiring and revocable."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -12,7 +12,13 @@ DST policy (shared by the loader, the roster and the booking pages):
   after it (02:30 on a 02:00→03:00 night becomes 03:00).
 * A local time that exists twice (the fall-back hour) is two different instants: both are
   offered as slot starts; an interval *start* takes the first occurrence and an interval *end*
-  the second, so "00:00–24:00" covers the whole 25-hour day.
+  the second, so "00:00–24:00" covers the whole 25-hour day. Precisely, an interval covers
+  everything from the first moment the wall clock shows its start to the last moment it shows a
+  time before its end. That is the second occurrence for an end *inside* the repeated hour, but
+  the only relevant one for an end exactly where the repeated hour begins: a 00:00–01:00 shift
+  on London's fall-back night is one hour (it is over when the clock first shows 01:00), not
+  two, and "…–24:00" the evening before a midnight fall-back (America/Havana) does not reach
+  into the next day.
 * "09:00" means 09:00 on the wall clock on every day, so the UTC instant shifts with the offset.
 """
 
@@ -92,13 +98,28 @@ def _first_instant_at_or_after(wall: datetime, tz: ZoneInfo) -> int:
     return hi
 
 
-def _boundary(day: date, minute: int, tz: ZoneInfo, fold: int) -> int:
-    """Instant of an interval boundary, applying the gap rule (move forward past the gap)."""
+def _start_boundary(day: date, minute: int, tz: ZoneInfo) -> int:
+    """First instant whose wall time is >= the start: the first occurrence of a repeated time,
+    the end of the gap for a time inside a spring-forward gap."""
     wall = _wall(day, minute)
-    instant = _exists(wall, tz, fold)
+    instant = _exists(wall, tz, 0)
     if instant is None:
         instant = _first_instant_at_or_after(wall, tz)
     return instant
+
+
+def _end_boundary(day: date, minute: int, tz: ZoneInfo) -> int:
+    """Just after the last instant whose wall time is < the end (see the module's DST policy).
+
+    Looking at the second *before* the end, in its later occurrence, gives the second
+    occurrence for an end inside a repeated hour and the single occurrence for an end where the
+    repeated hour begins; an end inside or right after a gap lands on the end of the gap.
+    """
+    wall = _wall(day, minute) - timedelta(seconds=1)
+    instant = _exists(wall, tz, 1)
+    if instant is None:
+        return _first_instant_at_or_after(wall, tz)
+    return instant + 1
 
 
 def wall_intervals_to_instants(
@@ -107,10 +128,11 @@ def wall_intervals_to_instants(
     """One day's local intervals (minutes since local midnight) as normalised instant intervals.
 
     ``(540, 1260)`` is 09:00–21:00 local. Starts take the first occurrence of a repeated time
-    and ends the second, so an interval always covers its whole wall-clock span through a
-    fall-back; boundaries inside a spring-forward gap move to the end of the gap, so an interval
-    lying entirely inside the gap becomes empty and is dropped. Intervals crossing midnight must
-    be split by the caller (one call per local day keeps the day → rules mapping obvious).
+    and ends the second (unless the end is exactly where the repeated hour begins), so an
+    interval covers its whole wall-clock span through a fall-back and nothing more; boundaries
+    inside a spring-forward gap move to the end of the gap, so an interval lying entirely
+    inside the gap becomes empty and is dropped. Intervals crossing midnight must be split by
+    the caller (one call per local day keeps the day → rules mapping obvious).
     """
     out: list[Interval] = []
     for start_min, end_min in intervals_min:
@@ -118,11 +140,11 @@ def wall_intervals_to_instants(
             raise ValueError(f"interval ends before it starts: {(start_min, end_min)}")
         if start_min == end_min:
             continue
-        out.append((_boundary(day, start_min, tz, 0), _boundary(day, end_min, tz, 1)))
+        out.append((_start_boundary(day, start_min, tz), _end_boundary(day, end_min, tz)))
     return normalise(out)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)  # ~4 KB a day: a few MB at most
 def _day_candidates(day: date, tz: ZoneInfo, step_min: int) -> tuple[int, ...]:
     """Aligned starts of one local day, cached: they never change for a (day, zone, step).
 

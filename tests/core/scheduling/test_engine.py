@@ -94,6 +94,19 @@ def test_any_staff_slots_lists_staff_per_start() -> None:
     ]
 
 
+def test_any_staff_slots_when_one_staff_members_slices_touch() -> None:
+    # Two free intervals whose admissible starts are neighbouring candidates: the sweep closes
+    # and reopens the same staff member at one position.
+    cands = [0, 61, 200]
+    per_staff = {5: [(0, 60), (61, 121)], 4: [(0, 300)]}
+    assert any_staff_slots(per_staff, cands, SlotRule(duration=60)) == [
+        (0, (4, 5)),
+        (61, (4, 5)),
+        (200, (4,)),
+    ]
+    assert any_staff_slots({}, cands, SlotRule(duration=60)) == []
+
+
 def test_free_time_is_work_minus_busy() -> None:
     assert free_time([(0, 100)], [(10, 20), (15, 30)]) == [(0, 10), (30, 100)]
 
@@ -219,7 +232,8 @@ def test_any_staff_slots_matches_merged_oracle(
 ) -> None:
     rule, step = rule_step
     per_staff = {
-        sid: free_time(_to_instants(work), _to_instants(busy)) for sid, (work, busy) in staff.items()
+        sid: free_time(_to_instants(work), _to_instants(busy))
+        for sid, (work, busy) in staff.items()
     }
     merged: dict[int, list[int]] = {}
     for sid in sorted(staff):

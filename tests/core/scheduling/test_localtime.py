@@ -8,7 +8,7 @@ their local wall time, so the wall-time → instant code is checked by the oppos
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -180,6 +180,26 @@ def test_fold_start_takes_first_end_takes_second_occurrence() -> None:
     assert end - start == 120 * 60
 
 
+def test_end_where_the_repeated_hour_begins_is_its_first_occurrence() -> None:
+    # A 00:00-01:00 shift is over when the clock first shows 01:00: one hour, not two.
+    autumn = date(2026, 10, 25)
+    [(start, end)] = wall_intervals_to_instants(autumn, [(0, 60)], LONDON)
+    assert instant_to_local_iso(end, LONDON) == "2026-10-25T01:00:00+01:00"
+    assert end - start == 3600
+    # Havana falls back 01:00 -> 00:00: "...-24:00" the evening before must not reach into the
+    # repeated midnight hour of the next day, while the next day itself has 25 hours.
+    havana = ZoneInfo("America/Havana")
+    [(start, end)] = wall_intervals_to_instants(date(2026, 10, 31), [(0, 1440)], havana)
+    assert end - start == 24 * 3600
+    assert instant_to_local_iso(end, havana) == "2026-11-01T00:00:00-04:00"
+    [(start, end)] = wall_intervals_to_instants(date(2026, 11, 1), [(0, 1440)], havana)
+    assert end - start == 25 * 3600
+    # Havana springs forward 00:00 -> 01:00: the day starts at 01:00 and has 23 hours.
+    [(start, end)] = wall_intervals_to_instants(date(2026, 3, 8), [(0, 1440)], havana)
+    assert instant_to_local_iso(start, havana) == "2026-03-08T01:00:00-04:00"
+    assert end - start == 23 * 3600
+
+
 def test_night_schedule_through_the_fall_back_night() -> None:
     # Saturday 22:00-24:00 + Sunday 00:00-06:00 is 9 hours on the wall clock, 9 + 1 in reality.
     sat, sun = date(2026, 10, 24), date(2026, 10, 25)
@@ -246,7 +266,7 @@ ZONES = [
 def _transition_days(key: str) -> tuple[date, ...]:
     """Local dates (2025-2027) on which the zone's offset changes, found by hourly sampling."""
     tz = ZoneInfo(key)
-    start = int(datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp())
+    start = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
     days: set[date] = set()
     prev = _local(start, tz).utcoffset()
     for ts in range(start, start + 3 * 365 * 86400, 3600):
@@ -261,7 +281,7 @@ def _transition_days(key: str) -> tuple[date, ...]:
 def _walk(key: str, day: date) -> tuple[tuple[int, date, int], ...]:
     """(instant, local date, local minute-of-day) for every whole UTC minute around ``day``."""
     tz = ZoneInfo(key)
-    t0 = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()) - 2 * 86400
+    t0 = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) - 2 * 86400
     out = []
     for ts in range(t0, t0 + 6 * 86400, 60):
         lt = _local(ts, tz)

@@ -1,0 +1,65 @@
+"""One place that answers "may this user see or do this?" for API and pages.
+
+Brand roles (owner, brand_admin) reach every store; store roles reach the stores they
+were granted; staff reach their own bookings; customers their own data. Views ask here
+and answer 404 for what the caller may not see, so existence does not leak.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import BRAND_ROLES, Booking, Customer, StaffProfile, User
+
+STORE_ROLES = ("store_manager", "front_desk")
+
+
+def roles(user: User | None) -> set[str]:
+    return {r.role for r in user.roles} if user else set()
+
+
+def is_brand_admin(user: User | None) -> bool:
+    return bool(roles(user) & set(BRAND_ROLES))
+
+
+def managed_store_ids(user: User | None) -> set[int] | None:
+    """Stores the user manages (front desk or above); ``None`` means every store."""
+    if user is None:
+        return set()
+    if is_brand_admin(user):
+        return None
+    return {r.store_id for r in user.roles if r.role in STORE_ROLES and r.store_id}
+
+
+def can_manage_store(user: User | None, store_id: int) -> bool:
+    ids = managed_store_ids(user)
+    return ids is None or store_id in ids
+
+
+def staff_profile(user: User | None) -> StaffProfile | None:
+    if user is None:
+        return None
+    return db.session.scalars(select(StaffProfile).where(StaffProfile.user_id == user.id)
+                              ).first()
+
+
+def customer_of(user: User | None) -> Customer | None:
+    if user is None:
+        return None
+    return db.session.scalars(select(Customer).where(Customer.user_id == user.id)).first()
+
+
+def booking_relation(user: User | None, booking: Booking) -> str | None:
+    """How the user relates to a booking: ``manager``, ``staff``, ``customer`` or None."""
+    if user is None:
+        return None
+    if can_manage_store(user, booking.store_id):
+        return "manager"
+    staff = staff_profile(user)
+    if staff is not None and staff.id == booking.staff_id:
+        return "staff"
+    customer = customer_of(user)
+    if customer is not None and customer.id == booking.customer_id:
+        return "customer"
+    return None

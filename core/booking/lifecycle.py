@@ -1,0 +1,54 @@
+"""The booking state machine, as data.
+
+pending (store requires staff acceptance) → confirmed → completed | no_show;
+pending/confirmed → cancelled; pending → declined. Reschedule keeps the booking id and
+status. Anything else is an illegal transition with a clear, translated error.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from ..errors import Conflict
+
+#: action -> (statuses it may start from, status it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "confirm": (frozenset({"pending"}), "confirmed"),
+    "decline": (frozenset({"pending"}), "declined"),
+    "cancel": (frozenset({"pending", "confirmed"}), "cancelled"),
+    "complete": (frozenset({"confirmed"}), "completed"),
+    "no_show": (frozenset({"confirmed"}), "no_show"),
+    "reschedule": (frozenset({"pending", "confirmed"}), ""),  # status unchanged
+}
+
+#: the event plugins receive after each action commits
+EVENTS = {"confirm": "confirmed", "decline": "declined", "cancel": "cancelled",
+          "complete": "completed", "no_show": "no_show", "reschedule": "rescheduled"}
+
+STATUS_LABELS = {
+    "pending": _l("pending"), "confirmed": _l("confirmed"), "completed": _l("completed"),
+    "cancelled": _l("cancelled"), "declined": _l("declined"), "no_show": _l("no-show"),
+}
+
+
+class IllegalTransition(Conflict):
+    """The booking's current status does not allow the action."""
+
+
+def next_status(current: str, action: str) -> str:
+    """The status after ``action``, or raise IllegalTransition (unknown action too)."""
+    if action not in TRANSITIONS:
+        raise IllegalTransition(_l("Unknown booking action %(action)s.", action=action))
+    sources, target = TRANSITIONS[action]
+    if current not in sources:
+        raise IllegalTransition(_l("A %(status)s booking cannot be %(action)s.",
+                                   status=STATUS_LABELS.get(current, current),
+                                   action=ACTION_PAST.get(action, action)))
+    return target or current
+
+
+ACTION_PAST = {
+    "confirm": _l("confirmed"), "decline": _l("declined"), "cancel": _l("cancelled"),
+    "complete": _l("completed"), "no_show": _l("marked as no-show"),
+    "reschedule": _l("rescheduled"),
+}

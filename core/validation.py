@@ -30,6 +30,9 @@ _MARSHMALLOW_DEFAULTS = (
     _l("Unknown field."),
     _l("Invalid input type."),
     _l("Invalid value."),
+    _l("Not a valid datetime."),
+    _l("Not a valid aware datetime."),
+    _l("Must be greater than or equal to 1 and less than or equal to 2147483647."),
 )
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{5,30}$")

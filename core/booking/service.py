@@ -114,11 +114,14 @@ def _flush_or_conflict(session: Any, staff_name: str) -> None:
 
 def create_booking(*, store: Store, service: Service, customer: Customer, start_at: datetime,
                    staff: StaffProfile | None = None, source: str = "online", note: str = "",
-                   idempotency_key: str | None = None) -> Booking:
+                   idempotency_key: str | None = None,
+                   before_commit: Any = None) -> Booking:
     """Book ``service`` at ``store`` for ``customer`` at ``start_at`` (aware datetime).
 
     ``staff=None`` means "any staff": the fairest free person is chosen here, inside the
     transaction. Raises ValidationFailed (bad request), SlotTaken (409) or NotFound.
+    ``before_commit(booking)`` runs inside the transaction after the insert (the API uses
+    it to remember the idempotent response atomically with the booking).
     """
     if start_at.tzinfo is None:
         raise ValidationFailed(_l("The start time needs a time zone offset."),
@@ -177,6 +180,8 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
         ))
         session.add(booking)
         _flush_or_conflict(session, chosen.display_name)
+        if before_commit is not None:
+            before_commit(booking)
         if pending:
             jobs.enqueue("core.booking.service:acceptance_timeout", booking.id,
                          delay=timedelta(minutes=store.acceptance_timeout_min))

@@ -34,6 +34,12 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connectable = db.engine
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations recreate tables; with foreign keys enforced SQLite would
+            # refuse to drop a referenced table. The pragma only works outside a
+            # transaction, so it goes straight to the driver connection.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=db.metadata,
@@ -41,8 +47,12 @@ def run_migrations_online() -> None:
                "render_item": render_item,
                **current_app.extensions["migrate"].configure_args},
         )
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

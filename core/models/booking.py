@@ -8,7 +8,6 @@ guard (issue 3) works on the blocked range.
 from __future__ import annotations
 
 import secrets
-
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text

@@ -56,6 +56,7 @@ class StoreWindow:
     day_from: date
     day_to: date
     bookable: bool  # store active and service published and offered here
+    found: bool = True  # the store exists
     duration_min: int = 0
     buffer_before_min: int = 0
     buffer_after_min: int = 0
@@ -122,7 +123,8 @@ def load_window(conn: Connection, store_id: int, service_id: int, day_from: date
         .where(Store.id == store_id)
     ).first()
     if head is None:
-        return StoreWindow(store_id, ZoneInfo("UTC"), 15, 0, 0, day_from, day_to, False)
+        return StoreWindow(store_id, ZoneInfo("UTC"), 15, 0, 0, day_from, day_to, False,
+                           found=False)
     tz = ZoneInfo(head.timezone)
     window = StoreWindow(
         store_id=store_id, tz=tz, step_min=head.slot_step_min,

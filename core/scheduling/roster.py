@@ -44,6 +44,12 @@ already assigned (fairness), then staff id, day and start. It stops when no bloc
 uncovered demand. Per-person constraints: at most one shift a day, total minutes
 ≤ ``max_minutes``, days worked ≤ ``7 - min_rest_days``.
 
+Known weakness of ranking by raw gain (not gain per minute, no weight for scarce skills): a
+scarce specialist is attractive early because they count for both their skill and general
+cover, so their weekly hours may be spent on full days early in the week and run out before
+their skill is needed later. The gap report says ``max_hours`` there; a manager can fix it
+by hand, and a smarter ranking can replace ``_Greedy.run`` without touching the API.
+
 Gap reasons
 -----------
 Gaps are computed from the input and the shifts alone (``coverage_gaps``), so the same code
@@ -340,6 +346,7 @@ class _Greedy:
         return best
 
     def run(self) -> None:
+        """Pick the best block until none helps; only changed (person, day) pairs re-rank."""
         prep = self.prep
         staff_range = range(len(prep.staff))
         while True:
@@ -362,6 +369,7 @@ class _Greedy:
             self.assign(i, day, start, end)
 
     def assign(self, i: int, day: int, start: int, end: int) -> None:
+        """Book the block and invalidate exactly the cached rankings it can change."""
         prep = self.prep
         g = prep.g
         self.shifts.append(Shift(prep.staff[i].staff_id, day, start, end))

@@ -92,12 +92,14 @@ def init_app(app: Flask) -> None:
 
 def _flatten_webargs(messages: Any) -> dict[str, Any]:
     """webargs nests errors by location (json/query/...); callers want field names."""
+    from ..validation import _translate
+
     if not isinstance(messages, dict):
-        return {"_schema": messages}
+        return {"_schema": _translate(messages, False)}
     out: dict[str, Any] = {}
     for location, fields in messages.items():
         if isinstance(fields, dict):
             out.update(fields)
         else:
             out[location] = fields
-    return out
+    return _translate(out)

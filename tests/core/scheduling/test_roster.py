@@ -436,7 +436,7 @@ class Oracle:
             for d in WEEK if r.day is None else [r.day]:
                 for c in range(self.cells):
                     cs, ce = c * g, (c + 1) * g
-                    if all(self.open[d][cs:ce]) and cs < r.end and r.start < ce:
+                    if all(self.open[d][cs:ce]) and max(cs, r.start) < min(ce, r.end):
                         k = (d, r.skill, c)
                         self.demand[k] = max(self.demand.get(k, 0), r.min_staff)
 

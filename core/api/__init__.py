@@ -1,0 +1,45 @@
+"""The versioned JSON API under ``/api/v1`` (flask-smorest + marshmallow).
+
+Errors are RFC 9457 problem documents (see :mod:`core.web.errors`), not flask-smorest's
+own format; the OpenAPI document is served at ``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import Flask
+from flask_smorest import Api
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details, as every error response of this API is shaped."""
+
+    type = ma.fields.String()
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    errors = ma.fields.Dict(metadata={"description": "Field name -> list of messages"})
+
+
+class FulianApi(Api):
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self) -> None:
+        """Error handling is the app's (problem+json for /api, pages elsewhere)."""
+
+
+def init_app(app: Flask) -> FulianApi:
+    app.config.setdefault("API_TITLE", "Fulian API")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    api = FulianApi(app, spec_kwargs={
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    })
+    from . import auth, availability, bookings, calendar, rosters
+
+    for module in (auth, availability, bookings, calendar, rosters):
+        api.register_blueprint(module.blp)
+    app.extensions["fulian_api"] = api
+    return api

@@ -1,0 +1,225 @@
+"""Bookings: create (idempotent), read, and the lifecycle actions."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import marshmallow as ma
+from flask import Response, json, request
+from flask_babel import lazy_gettext as _l
+from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
+
+from ..auth import policy
+from ..booking import idempotency, service
+from ..booking.lifecycle import TRANSITIONS
+from ..crm.customers import find_or_create
+from ..db import write_transaction
+from ..errors import ValidationFailed
+from ..extensions import db
+from ..models import Booking, Service, StaffProfile, Store
+from .common import Forbidden, Id, not_found, require_user
+
+blp = Blueprint("bookings", __name__, url_prefix="/api/v1/bookings", description="Bookings")
+
+
+class CustomerRef(ma.Schema):
+    phone = ma.fields.String(required=True, validate=ma.validate.Length(min=6, max=32))
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(max=120))
+
+
+class BookingIn(ma.Schema):
+    store_id = Id(required=True)
+    service_id = Id(required=True)
+    staff_id = Id(load_default=None, allow_none=True,
+                  metadata={"description": "omit or null for any staff member"})
+    start_at = ma.fields.AwareDateTime(required=True, format="iso",
+                                       metadata={"description": "ISO 8601 with offset"})
+    customer = ma.fields.Nested(CustomerRef, load_default=None, allow_none=True,
+                                metadata={"description": "required when staff book on a "
+                                                         "customer's behalf"})
+    source = ma.fields.String(load_default=None, allow_none=True,
+                              validate=ma.validate.OneOf(["online", "walk_in", "phone"]))
+    note = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
+
+
+class HistorySchema(ma.Schema):
+    from_status = ma.fields.String(allow_none=True)
+    to_status = ma.fields.String()
+    reason = ma.fields.String()
+    at = ma.fields.String()
+    actor_user_id = ma.fields.Integer(allow_none=True)
+
+
+class BookingOut(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    store_id = ma.fields.Integer()
+    staff_id = ma.fields.Integer()
+    service_id = ma.fields.Integer()
+    customer_id = ma.fields.Integer()
+    start_at = ma.fields.String(metadata={"description": "store-local ISO 8601 with offset"})
+    end_at = ma.fields.String()
+    status = ma.fields.String()
+    price = ma.fields.Integer(metadata={"description": "minor units"})
+    currency = ma.fields.String()
+    source = ma.fields.String()
+    note = ma.fields.String()
+    history = ma.fields.List(ma.fields.Nested(HistorySchema))
+
+
+class ActionIn(ma.Schema):
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
+    start_at = ma.fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+    staff_id = Id(load_default=None, allow_none=True)
+
+
+def booking_dict(booking: Booking, tz: ZoneInfo | None = None) -> dict[str, Any]:
+    if tz is None:
+        store = db.session.get(Store, booking.store_id)
+        tz = ZoneInfo(store.timezone if store else "UTC")
+    return {
+        "id": booking.id, "code": booking.code, "store_id": booking.store_id,
+        "staff_id": booking.staff_id, "service_id": booking.service_id,
+        "customer_id": booking.customer_id,
+        "start_at": booking.start_at.astimezone(tz).isoformat(),
+        "end_at": booking.end_at.astimezone(tz).isoformat(),
+        "status": booking.status, "price": booking.price, "currency": booking.currency,
+        "source": booking.source, "note": booking.note,
+        "history": [{"from_status": h.from_status, "to_status": h.to_status, "reason": h.reason,
+                     "at": h.at.astimezone(tz).isoformat(), "actor_user_id": h.actor_user_id}
+                    for h in booking.history],
+    }
+
+
+def _dump(booking: Booking, tz: ZoneInfo) -> str:
+    return json.dumps(BookingOut().dump(booking_dict(booking, tz)), ensure_ascii=False,
+                      sort_keys=True)
+
+
+def _replay(record: Any) -> Response:
+    resp = Response(record.body, status=record.status, mimetype=record.content_type)
+    resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+@blp.post("")
+@blp.arguments(BookingIn)
+@blp.response(201, BookingOut)
+@blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
+                      "schema": {"type": "string", "maxLength": 128},
+                      "description": "retries with the same key and body replay the response"}])
+def create(data: dict[str, Any]) -> Response:
+    """Book a service. Staff of the store book for a customer (walk-in, phone); customers
+    book for themselves. Re-checked inside the writing transaction: 409 if taken."""
+    user = require_user()
+    store = db.session.get(Store, data["store_id"])
+    svc = db.session.get(Service, data["service_id"])
+    if store is None:
+        raise not_found(_l("Store"))
+    if svc is None:
+        raise not_found(_l("Service"))
+    staff = None
+    if data["staff_id"] is not None:
+        staff = db.session.get(StaffProfile, data["staff_id"])
+        if staff is None:
+            raise not_found(_l("Staff member"))
+    key = request.headers.get("Idempotency-Key")
+    scope = f"bookings:create:{user.id}"
+    digest = idempotency.request_hash(request.get_json(silent=True))
+    if key is not None:
+        key = idempotency.check_key(key)
+        record = idempotency.lookup(scope, key, digest)
+        if record is not None:
+            return _replay(record)
+    manager = policy.can_manage_store(user, store.id)
+    if manager:
+        if not data["customer"]:
+            raise ValidationFailed(_l("The input is not valid."),
+                                   field_errors={"customer": [_l("Give the customer's phone "
+                                                                 "when booking for them.")]})
+        source = data["source"] or "phone"
+        with write_transaction():
+            customer = find_or_create(data["customer"]["phone"], data["customer"]["name"],
+                                      "walk_in" if source == "walk_in" else
+                                      "phone" if source == "phone" else "online")
+    else:
+        customer = policy.customer_of(user)
+        if customer is None or "customer" not in policy.roles(user):
+            raise Forbidden(_l("Only the store's front desk or the customer can book."))
+        source = "online"
+    tz = ZoneInfo(store.timezone)
+    stored: dict[str, str] = {}
+
+    def remember(booking: Booking) -> None:
+        body = _dump(booking, tz)
+        stored["body"] = body
+        if key is not None:
+            idempotency.remember(scope, key, digest, 201, body)
+
+    try:
+        service.create_booking(
+            store=store, service=svc, customer=customer, start_at=data["start_at"],
+            staff=staff, source=source, note=data["note"],
+            idempotency_key=f"{user.id}:{key}" if key else None, before_commit=remember)
+    except (service.SlotTaken, IntegrityError):
+        # A concurrent request with the same key may have won the race: replay it.
+        db.session.rollback()
+        if key is not None:
+            record = idempotency.lookup(scope, key, digest)
+            if record is not None:
+                return _replay(record)
+        raise
+    return Response(stored["body"], status=201, mimetype="application/json")
+
+
+def _visible(booking_id: int) -> tuple[Booking, str]:
+    user = require_user()
+    booking = db.session.get(Booking, booking_id)
+    relation = policy.booking_relation(user, booking) if booking else None
+    if booking is None or relation is None:
+        raise not_found(_l("Booking"))
+    return booking, relation
+
+
+@blp.get("/<int:booking_id>")
+@blp.response(200, BookingOut)
+def read(booking_id: int) -> dict[str, Any]:
+    """A booking with its status history (its store, its staff member or its customer)."""
+    booking, _ = _visible(booking_id)
+    return booking_dict(booking)
+
+
+ALLOWED = {
+    "manager": set(TRANSITIONS),
+    "staff": {"confirm", "decline", "complete", "no_show"},
+    "customer": {"cancel", "reschedule"},
+}
+
+
+@blp.post("/<int:booking_id>/<any(confirm,decline,cancel,complete,no_show,reschedule):action>")
+@blp.arguments(ActionIn)
+@blp.response(200, BookingOut)
+def act(data: dict[str, Any], booking_id: int, action: str) -> dict[str, Any]:
+    """Move a booking through its lifecycle: confirm, decline, cancel, complete, no_show,
+    reschedule (give start_at, optionally staff_id). Illegal transitions get 409."""
+    booking, relation = _visible(booking_id)
+    if action not in ALLOWED[relation]:
+        raise Forbidden(_l("You may not do this to this booking."))
+    if action == "decline" and not data["reason"].strip():
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"reason": [_l("Say why the booking is "
+                                                           "declined.")]})
+    if action == "reschedule" and data["start_at"] is None:
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"start_at": [_l("Missing data for required "
+                                                             "field.")]})
+    if data["staff_id"] is not None and relation != "manager":
+        raise Forbidden(_l("Only the store can move a booking to another staff member."))
+    moved = service.transition(booking.id, action, reason=data["reason"].strip(),
+                               by_customer=relation == "customer",
+                               new_start=data["start_at"], new_staff_id=data["staff_id"])
+    return booking_dict(moved)
+
+

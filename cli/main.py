@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import org_cmds, platform_cmds, setup_cmds
+from . import org_cmds, platform_cmds, schedule_cmds, setup_cmds
 from .base import FulianGroup
 
 
@@ -21,7 +21,8 @@ def cli() -> None:
 for command in (
     setup_cmds.init, setup_cmds.demo, setup_cmds.serve, setup_cmds.worker, setup_cmds.db_group,
     setup_cmds.i18n_group, org_cmds.store, org_cmds.staff, org_cmds.service, org_cmds.user,
-    platform_cmds.plugins, platform_cmds.license, platform_cmds.theme,
+    platform_cmds.plugins, platform_cmds.license, platform_cmds.theme, schedule_cmds.roster,
+    schedule_cmds.schedule, schedule_cmds.coverage,
 ):
     cli.add_command(command)
 

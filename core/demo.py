@@ -83,6 +83,7 @@ def load_demo() -> str:
                   {"title": title, "level": level, "specialities": specialities,
                    "bio": f"{title}，从业多年，擅长{'、'.join(specialities)}。"},
                   stores=stores, services=services)
+    _demo_schedules()
     with write_transaction():
         customers = [find_or_create(phone, name, "online", tags)
                      for phone, name, tags in CUSTOMERS]
@@ -96,10 +97,32 @@ def load_demo() -> str:
              bookings=bookings)
 
 
+def _demo_schedules() -> None:
+    """Breaks for two people, coverage needs per store, and next week's draft roster."""
+    from .scheduling import rostering, schedules
+
+    staff = {s.display_name: s for s in db.session.scalars(select(StaffProfile))}
+    schedules.set_weekly(staff["林雅 Lin Ya"].id, "xuhui",
+                         "mon-fri 10:00-13:00,14:00-19:00; sat 10:00-16:00")
+    schedules.set_weekly(staff["赵敏 Zhao Min"].id, "jingan",
+                         "tue-sun 11:00-15:00,16:00-21:00")
+    schedules.add_coverage("xuhui", "mon-sun 10:00-21:00", 2)
+    schedules.add_coverage("xuhui", "sat,sun 14:00-18:00", 1, "精致剪发")
+    schedules.add_coverage("jingan", "mon-sun 10:00-21:00", 1)
+    next_week = (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=7))
+    iso = next_week.isocalendar()
+    for store in ("xuhui", "jingan"):
+        rostering.generate(store, f"{iso.year}-W{iso.week:02d}")
+
+
 def _demo_bookings(customers: list) -> int:
-    """Two bookings per staff member on each of the next three days, in store time."""
+    """About two bookings per staff member on each of the next three days: the first free
+    slots from 11:00 and from 15:00 store time, so the demo respects every schedule."""
+    from .scheduling.loader import load_window
+
     tz = ZoneInfo("Asia/Shanghai")
     today = datetime.now(tz).date()
+    now = int(datetime.now(tz).timestamp())
     count = 0
     staff_rows = db.session.scalars(select(StaffProfile).order_by(StaffProfile.id)).all()
     for day_offset in range(1, 4):
@@ -108,9 +131,16 @@ def _demo_bookings(customers: list) -> int:
             store = staff.stores[0]
             for slot, hour in enumerate((11, 15)):
                 service: Service = staff.services[(slot + day_offset) % len(staff.services)]
-                start = datetime.combine(day, time(hour, 0), tzinfo=tz)
+                window = load_window(db.session.connection(), store.id, service.id, day, day,
+                                     staff_id=staff.id)
+                db.session.rollback()
+                after = int(datetime.combine(day, time(hour, 0), tzinfo=tz).timestamp())
+                start_ts = next((ts for ts, _who in window.slots(now) if ts >= after), None)
+                if start_ts is None:
+                    continue
                 customer = customers[(n + slot + day_offset) % len(customers)]
                 create_booking(store=store, staff=staff, service=service, customer=customer,
-                               start_at=start, source="online" if slot else "phone")
+                               start_at=datetime.fromtimestamp(start_ts, tz),
+                               source="online" if slot else "phone")
                 count += 1
     return count

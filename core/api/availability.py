@@ -60,22 +60,20 @@ def availability(query: dict[str, Any], store_id: int) -> dict[str, Any]:
     conn = db.session.connection()
     start = query["date_from"]
     end = query["date_to"]
-    if start is None or end is None:
-        # Needs the store's zone for "today": one tiny read folded into the window load.
-        today = _store_today(store_id)
-        start = start or today
-        end = end or start + timedelta(days=6)
-    if end < start:
-        raise ValidationFailed(_l("The input is not valid."),
-                               field_errors={"date_to": [_l("Must not be before date_from.")]})
-    if (end - start).days >= MAX_DAYS:
-        raise ValidationFailed(_l("The input is not valid."),
-                               field_errors={"date_to": [_l("At most %(n)d days at once.",
-                                                            n=MAX_DAYS)]})
+    if start is None and end is not None:
+        # "Today" needs the store's zone before the range can be checked: one extra read.
+        start = _store_today(store_id)
+    elif start is not None and end is None:
+        end = start + timedelta(days=6)
+    if start is not None and end is not None:
+        _check_range(start, end)
+    # With neither date given the loader resolves this week in the store's zone from its
+    # first query (no extra read for the common customer request).
     window = load_window(conn, store_id, query["service_id"], start, end,
                          staff_id=query["staff_id"])
     if not window.found:
         raise not_found(_l("Store"))
+    start, end = window.day_from, window.day_to
     now = int(utcnow().timestamp())
     duration = window.duration_min * 60
     tz = window.tz
@@ -85,6 +83,16 @@ def availability(query: dict[str, Any], store_id: int) -> dict[str, Any]:
     ]
     return {"store_id": store_id, "service_id": query["service_id"], "timezone": str(tz.key),
             "date_from": start, "date_to": end, "slots": slots}
+
+
+def _check_range(start: date, end: date) -> None:
+    if end < start:
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"date_to": [_l("Must not be before date_from.")]})
+    if (end - start).days >= MAX_DAYS:
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"date_to": [_l("At most %(n)d days at once.",
+                                                            n=MAX_DAYS)]})
 
 
 def _iso(ts: int, tz: ZoneInfo) -> str:

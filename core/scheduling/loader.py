@@ -107,10 +107,14 @@ def _clip(a: Minutes, b: Minutes) -> Minutes:
     return sorted(out)
 
 
-def load_window(conn: Connection, store_id: int, service_id: int, day_from: date,
-                day_to: date, *, staff_id: int | None = None,
+def load_window(conn: Connection, store_id: int, service_id: int, day_from: date | None,
+                day_to: date | None, *, staff_id: int | None = None,
                 exclude_booking_id: int | None = None) -> StoreWindow:
-    """Load a :class:`StoreWindow` using exactly five SELECT statements."""
+    """Load a :class:`StoreWindow` using exactly five SELECT statements.
+
+    ``day_from=None`` means today in the store's time zone and ``day_to=None`` a week
+    from ``day_from``: resolved after the first query, so defaults cost no extra read.
+    """
     # (1) store policy + service timing + whether the store offers it
     head = conn.execute(
         select(Store.timezone, Store.status, Store.slot_step_min, Store.min_notice_min,
@@ -123,9 +127,14 @@ def load_window(conn: Connection, store_id: int, service_id: int, day_from: date
         .where(Store.id == store_id)
     ).first()
     if head is None:
-        return StoreWindow(store_id, ZoneInfo("UTC"), 15, 0, 0, day_from, day_to, False,
-                           found=False)
+        today = datetime.now(UTC).date()
+        return StoreWindow(store_id, ZoneInfo("UTC"), 15, 0, 0, day_from or today,
+                           day_to or day_from or today, False, found=False)
     tz = ZoneInfo(head.timezone)
+    if day_from is None:
+        day_from = datetime.now(tz).date()
+    if day_to is None:
+        day_to = day_from + timedelta(days=6)
     window = StoreWindow(
         store_id=store_id, tz=tz, step_min=head.slot_step_min,
         min_notice_min=head.min_notice_min, horizon_days=head.horizon_days,

@@ -41,6 +41,7 @@ REASONS = {
     "max_hours": _l("available staff would exceed their weekly hours"),
     "rest_days": _l("available staff need their rest days"),
     "not_enough_staff": _l("everybody available is already scheduled"),
+    "available_unscheduled": _l("someone available is not scheduled"),
 }
 
 
@@ -234,8 +235,10 @@ def set_shift(roster: Roster, staff_id: int, day: date, start_min: int | None,
             roster.shifts.append(RosterShift(staff_id=staff_id, day=day, start_min=start_min,
                                              end_min=end_min))
         session.flush()
+        # Shifts of people who left the store no longer count towards coverage.
         shifts = [pure.Shift(staff_id=s.staff_id, day=(s.day - roster.week_start).days,
-                             start=s.start_min, end=s.end_min) for s in roster.shifts]
+                             start=s.start_min, end=s.end_min) for s in roster.shifts
+                  if s.staff_id in names]
         roster.gaps = _gap_dicts(pure.coverage_gaps(data, shifts)) if data.rules else []
     return roster
 

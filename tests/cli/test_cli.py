@@ -68,7 +68,9 @@ def test_init_generates_password_when_none_given(run_cli):
 def test_demo_no_serve(run_cli):
     code, out, err = run_cli("demo", "--no-serve")
     assert code == 0, err
-    assert "2 stores, 5 staff, 6 services, 6 customers, 30 bookings" in out
+    assert "2 stores, 5 staff, 6 services, 6 customers," in out
+    booked = int(out.split("customers, ")[1].split(" bookings")[0])
+    assert 20 <= booked <= 30  # first free slots from 11:00 and 15:00 on three days
     code, out, _ = run_cli("store", "list")
     assert "xuhui" in out and "jingan" in out
     code, out, _ = run_cli("demo", "--no-serve")

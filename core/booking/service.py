@@ -207,7 +207,7 @@ def transition(booking_id: int, action: str, *, reason: str = "", by_customer: b
     now = now or utcnow()
     with write_transaction() as session:
         query = select(Booking).where(Booking.id == booking_id)
-        if session.bind.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update()
         booking = session.scalars(query).first()
         if booking is None:

@@ -10,6 +10,7 @@ from .booking import (
 from .brand import BrandSettings
 from .catalog import Service, ServiceCategory, StoreServiceOffer
 from .customer import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag
+from .integration import SmsCode, SmsMessage, WebhookDelivery, WebhookSubscription
 from .schedule import (
     AvailabilityOverride,
     CoverageRule,
@@ -25,6 +26,7 @@ from .system import AuditEntry, InstalledLicense, JobRecord, PluginState
 from .user import BRAND_ROLES, ROLES, ApiToken, RoleAssignment, User
 
 __all__ = [
+    "SmsCode", "SmsMessage", "WebhookDelivery", "WebhookSubscription",
     "ApiToken",
     "AvailabilityOverride", "CoverageRule", "IdempotencyRecord", "Roster", "RosterShift",
     "TimeOff", "WeeklyAvailability",

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, request
+from flask_smorest import Blueprint as SmorestBlueprint
 
-from . import audit, dbmigrate, i18n, jobs, theming  # noqa: F401 (dbmigrate registers Alembic config)
+from . import audit, dbmigrate, i18n, jobs, ratelimit, theming  # noqa: F401 (dbmigrate registers Alembic config)
 from .config import load_config
 from .db import configure_engine
 from .extensions import db, migrate
@@ -60,8 +61,9 @@ def create_app(config: dict[str, Any] | None = None, extra_plugins: Iterable[Any
     context.init_app(app)
     api.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(home.bp)
     _register_plugin_blueprints(app, registry, enabled)
+    ratelimit.init_app(app)
+    app.register_blueprint(home.bp)
     return app
 
 
@@ -76,7 +78,10 @@ def _register_plugin_blueprints(app: Flask, registry: PluginRegistry,
             caller = registry.pm.subset_hook_caller("fulian_register_blueprints", others)
             for result in caller(app=app):
                 for bp in result or []:
-                    app.register_blueprint(bp)
+                    if isinstance(bp, SmorestBlueprint):  # documented in /api/v1/openapi.json
+                        app.extensions["fulian_api"].register_blueprint(bp)
+                    else:
+                        app.register_blueprint(bp)
                     owners[bp.name] = name
                     plugin.blueprints.append(bp.name)
 

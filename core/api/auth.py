@@ -6,18 +6,41 @@ from typing import Any
 
 import marshmallow as ma
 from flask import request
+from flask_babel import gettext
 from flask_smorest import Blueprint
 
-from ..auth import tokens
+from ..auth import sms, tokens
 from .common import require_user
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Authentication")
 
 
 class LoginSchema(ma.Schema):
-    login = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=254),
+    """Either ``login`` + ``password`` (staff, admins) or ``phone`` + ``code`` (customers,
+    after POST /auth/sms-code)."""
+
+    login = ma.fields.String(validate=ma.validate.Length(min=1, max=254),
                              metadata={"description": "email or phone"})
-    password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=256))
+    password = ma.fields.String(validate=ma.validate.Length(min=1, max=256))
+    phone = ma.fields.String(validate=ma.validate.Length(min=6, max=32))
+    code = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{6}$"))
+
+    @ma.validates_schema
+    def _one_method(self, data: dict[str, Any], **_kw: Any) -> None:
+        if {"login", "password"} <= data.keys() and not data.keys() & {"phone", "code"}:
+            return
+        if {"phone", "code"} <= data.keys() and not data.keys() & {"login", "password"}:
+            return
+        raise ma.ValidationError(gettext("Give either login and password, or phone and "
+                                         "code."), "_schema")
+
+
+class SmsCodeIn(ma.Schema):
+    phone = ma.fields.String(required=True, validate=ma.validate.Length(min=6, max=32))
+
+
+class SmsCodeOut(ma.Schema):
+    expires_in = ma.fields.Integer(metadata={"description": "seconds"})
 
 
 class TokenSchema(ma.Schema):
@@ -30,10 +53,25 @@ class TokenSchema(ma.Schema):
 @blp.arguments(LoginSchema)
 @blp.response(201, TokenSchema)
 def create_token(data: dict[str, Any]) -> dict[str, Any]:
-    """Exchange a login and password for a bearer token (12 hours)."""
-    user = tokens.login(data["login"], data["password"])
+    """Exchange a login and password (or a phone and SMS code) for a bearer token.
+
+    Tokens last 12 hours and are stored hashed. Five wrong passwords lock the account
+    for 15 minutes; the endpoint is rate limited per client."""
+    if "phone" in data:
+        user = sms.login_with_code(data["phone"], data["code"])
+    else:
+        user = tokens.login(data["login"], data["password"])
     token, expires = tokens.issue_token(user)
     return {"token": token, "token_type": "Bearer", "expires_at": expires}
+
+
+@blp.post("/sms-code")
+@blp.arguments(SmsCodeIn)
+@blp.response(202, SmsCodeOut)
+def sms_code(data: dict[str, Any]) -> dict[str, Any]:
+    """Send a 6-digit login code to a phone (valid 5 minutes, 5 attempts); rate limited
+    per client and per phone number."""
+    return {"expires_in": sms.request_code(data["phone"])}
 
 
 @blp.delete("/token")

@@ -75,7 +75,12 @@ def init_app(app: Flask) -> None:
             data = getattr(exc, "data", None) or {}
             messages = data.get("messages") if isinstance(data, dict) else None
             errors = _flatten_webargs(messages) if messages else None
-            return problem(status, _titles().get(status, exc.name), errors=errors)
+            resp = problem(status, _titles().get(status, exc.name), errors=errors)
+            if status == 429:
+                retry = (exc.get_response().headers.get("Retry-After")
+                         if hasattr(exc, "get_response") else None)
+                resp.headers["Retry-After"] = retry or "60"
+            return resp
         if status == 404:
             return render_template("errors/404.html"), 404
         return render_template("errors/error.html", code=status,

@@ -7,7 +7,7 @@ own format; the OpenAPI document is served at ``/api/v1/openapi.json``.
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import Flask
+from flask import Flask, render_template
 from flask_smorest import Api
 
 
@@ -42,4 +42,10 @@ def init_app(app: Flask) -> FulianApi:
     for module in (auth, availability, bookings, calendar, rosters):
         api.register_blueprint(module.blp)
     app.extensions["fulian_api"] = api
+
+    @app.get("/api/docs")
+    def api_docs() -> str:
+        """Interactive API viewer, served from our own static files (no CDN)."""
+        return render_template("api_docs.html")
+
     return api

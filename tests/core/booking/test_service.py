@@ -181,8 +181,8 @@ def test_any_staff_picks_the_least_booked_person_that_day_then_the_lowest_id(
 
 
 def test_any_staff_only_picks_someone_free_at_that_time(shop: Shop, bea: Any) -> None:
-    book(shop, _at(shop, "10:00"), staff=bea)  # Bea has more bookings but Ann is busy
-    book(shop, _at(shop, "11:00"), staff=bea)
+    book(shop, _at(shop, "09:00"), staff=bea)  # Bea has more bookings but Ann is busy
+    book(shop, _at(shop, "10:15"), staff=bea)
     book(shop, _at(shop, "14:00"), staff=shop.staff)
     booking = book(shop, _at(shop, "14:30"), staff=None)
     assert booking.staff_id == bea.id
@@ -251,7 +251,7 @@ def test_outside_the_weekly_template_is_taken(shop: Shop) -> None:
 def test_time_off_is_taken(shop: Shop) -> None:
     add_time_off(shop.staff.id, shop.start + timedelta(minutes=30),
                  shop.start + timedelta(hours=2), reason="dentist")
-    for start in (shop.start, shop.start + timedelta(hours=1), shop.start - timedelta(hours=1)):
+    for start in (shop.start, shop.start + timedelta(hours=1), shop.start - timedelta(minutes=30)):
         with pytest.raises(SlotTaken):
             book(shop, start)
     # A request that was not approved does not block.

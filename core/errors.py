@@ -43,6 +43,11 @@ class Conflict(FulianError):
     status = 409
 
 
+class RuleViolation(Conflict):
+    """Well-formed input that the business rules refuse (e.g. a staff member who does
+    not perform the service). 409, not 422: the request is valid, the state says no."""
+
+
 def _flatten(messages: Any) -> str:
     if isinstance(messages, dict):
         return "; ".join(f"{k}: {_flatten(v)}" for k, v in messages.items())

@@ -394,7 +394,7 @@ def deliver(delivery_id: int, attempt: int | None = None) -> None:
         log.warning("webhook delivery %s (%s to %s) failed, attempt %d of %d: %s",
                     delivery_id, event, url, attempts, MAX_ATTEMPTS, error)
         if row.attempts != attempts or row.status != "pending":
-            return  # replayed while we were posting: that attempt owns the schedule now
+            return  # another job claimed a newer attempt meanwhile: it owns the schedule
         if attempts >= MAX_ATTEMPTS:
             row.status = "failed"
             row.next_attempt_at = None

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
+from ..audit import acting_as
 from ..auth import policy
 from ..booking import idempotency, service
 from ..booking.lifecycle import TRANSITIONS
@@ -19,13 +20,14 @@ from ..db import write_transaction
 from ..errors import ValidationFailed
 from ..extensions import db
 from ..models import Booking, Service, StaffProfile, Store
-from .common import Forbidden, Id, not_found, require_user
+from ..validation import phone_field
+from .common import MAX_ID, Forbidden, Id, not_found, require_user
 
 blp = Blueprint("bookings", __name__, url_prefix="/api/v1/bookings", description="Bookings")
 
 
 class CustomerRef(ma.Schema):
-    phone = ma.fields.String(required=True, validate=ma.validate.Length(min=6, max=32))
+    phone = phone_field(required=True)
     name = ma.fields.String(load_default="", validate=ma.validate.Length(max=120))
 
 
@@ -36,7 +38,7 @@ class BookingIn(ma.Schema):
                   metadata={"description": "omit or null for any staff member"})
     start_at = ma.fields.AwareDateTime(required=True, format="iso",
                                        metadata={"description": "ISO 8601 with offset"})
-    customer = ma.fields.Nested(CustomerRef, load_default=None, allow_none=True,
+    customer = ma.fields.Nested(CustomerRef,
                                 metadata={"description": "required when staff book on a "
                                                          "customer's behalf"})
     source = ma.fields.String(load_default=None, allow_none=True,
@@ -135,7 +137,7 @@ def create(data: dict[str, Any]) -> Response:
             return _replay(record)
     manager = policy.can_manage_store(user, store.id)
     if manager:
-        if not data["customer"]:
+        if not data.get("customer"):
             raise ValidationFailed(_l("The input is not valid."),
                                    field_errors={"customer": [_l("Give the customer's phone "
                                                                  "when booking for them.")]})
@@ -159,10 +161,11 @@ def create(data: dict[str, Any]) -> Response:
             idempotency.remember(scope, key, digest, 201, body)
 
     try:
-        service.create_booking(
-            store=store, service=svc, customer=customer, start_at=data["start_at"],
-            staff=staff, source=source, note=data["note"],
-            idempotency_key=f"{user.id}:{key}" if key else None, before_commit=remember)
+        with acting_as(user.id, f"user:{user.id}"):  # history and audit name the caller
+            service.create_booking(
+                store=store, service=svc, customer=customer, start_at=data["start_at"],
+                staff=staff, source=source, note=data["note"],
+                idempotency_key=f"{user.id}:{key}" if key else None, before_commit=remember)
     except (service.SlotTaken, IntegrityError):
         # A concurrent request with the same key may have won the race: replay it.
         db.session.rollback()
@@ -176,7 +179,8 @@ def create(data: dict[str, Any]) -> Response:
 
 def _visible(booking_id: int) -> tuple[Booking, str]:
     user = require_user()
-    booking = db.session.get(Booking, booking_id)
+    # Ids beyond the column's range cannot exist (and overflow the driver: a 500).
+    booking = db.session.get(Booking, booking_id) if booking_id <= MAX_ID else None
     relation = policy.booking_relation(user, booking) if booking else None
     if booking is None or relation is None:
         raise not_found(_l("Booking"))
@@ -217,9 +221,11 @@ def act(data: dict[str, Any], booking_id: int, action: str) -> dict[str, Any]:
                                                              "field.")]})
     if data["staff_id"] is not None and relation != "manager":
         raise Forbidden(_l("Only the store can move a booking to another staff member."))
-    moved = service.transition(booking.id, action, reason=data["reason"].strip(),
-                               by_customer=relation == "customer",
-                               new_start=data["start_at"], new_staff_id=data["staff_id"])
+    user = require_user()
+    with acting_as(user.id, f"user:{user.id}"):  # history and audit name the caller
+        moved = service.transition(booking.id, action, reason=data["reason"].strip(),
+                                   by_customer=relation == "customer",
+                                   new_start=data["start_at"], new_staff_id=data["staff_id"])
     return booking_dict(moved)
 
 

@@ -8,11 +8,12 @@ import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
+from ..audit import acting_as
 from ..auth import policy
 from ..extensions import db
 from ..models import Roster, Store
 from ..scheduling import rostering
-from .common import Forbidden, Id, not_found, require_user
+from .common import MAX_ID, Forbidden, Id, not_found, require_user
 
 blp = Blueprint("rosters", __name__, url_prefix="/api/v1/stores",
                 description="Smart rosters (排班)")
@@ -62,12 +63,19 @@ class ShiftIn(ma.Schema):
 
 def _store(store_id: int) -> Store:
     user = require_user()
-    store = db.session.get(Store, store_id)
+    # Ids beyond the column's range cannot exist (and overflow the driver: a 500).
+    store = db.session.get(Store, store_id) if store_id <= MAX_ID else None
     if store is None or not policy.can_manage_store(user, store_id):
         raise not_found(_l("Store"))
     if not (policy.roles(user) & {"owner", "brand_admin", "store_manager"}):
         raise Forbidden(_l("Only managers may change rosters."))
     return store
+
+
+def _as_caller() -> Any:
+    """Attribute the writes (audit log) to the calling manager, not to "system"."""
+    user = require_user()
+    return acting_as(user.id, f"user:{user.id}")
 
 
 def _out(roster: Roster) -> dict[str, Any]:
@@ -85,7 +93,8 @@ def generate(data: dict[str, Any], store_id: int, week: str) -> dict[str, Any]:
     """Generate the week's roster from availability, opening hours and coverage rules;
     uncovered hours come back as explained gaps."""
     store = _store(store_id)
-    return _out(rostering.generate(store.id, week, publish=data["publish"]))
+    with _as_caller():
+        return _out(rostering.generate(store.id, week, publish=data["publish"]))
 
 
 @blp.get(f"/<int:store_id>/rosters/{WEEK}")
@@ -102,8 +111,9 @@ def adjust(data: dict[str, Any], store_id: int, week: str) -> dict[str, Any]:
     """Set or remove one person's shift on a day; gaps are re-explained."""
     store = _store(store_id)
     roster = rostering.get_roster(store.id, week)
-    return _out(rostering.set_shift(roster, data["staff_id"], data["day"], data["start_min"],
-                                    data["end_min"]))
+    with _as_caller():
+        return _out(rostering.set_shift(roster, data["staff_id"], data["day"],
+                                        data["start_min"], data["end_min"]))
 
 
 @blp.post(f"/<int:store_id>/rosters/{WEEK}/publish")
@@ -111,4 +121,5 @@ def adjust(data: dict[str, Any], store_id: int, week: str) -> dict[str, Any]:
 def publish(store_id: int, week: str) -> dict[str, Any]:
     """Publish: from now on availability follows this roster for the week."""
     store = _store(store_id)
-    return _out(rostering.publish(rostering.get_roster(store.id, week)))
+    with _as_caller():
+        return _out(rostering.publish(rostering.get_roster(store.id, week)))

@@ -11,6 +11,7 @@ Lifecycle events reach plugins after commit.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,11 +21,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import jobs
+from .. import jobs, webhooks
 from ..audit import current_actor
 from ..catalog.services import price_at
 from ..db import utcnow, write_transaction
-from ..errors import Conflict, NotFound, ValidationFailed
+from ..errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from ..extensions import db
 from ..models import (
     ACTIVE_STATUSES,
@@ -42,6 +43,7 @@ from ..scheduling.loader import StoreWindow, load_window
 from .lifecycle import EVENTS, next_status
 
 STAFF_SOURCES = ("walk_in", "phone")
+WALK_IN_GRACE = 15 * 60  # seconds
 
 
 class SlotTaken(Conflict):
@@ -66,7 +68,9 @@ def _who_can_take(window: StoreWindow, start_ts: int, *, source: str, now: int) 
     if not window.bookable:
         return []
     if source in STAFF_SOURCES:
-        rule = window.rule(now, notice=False)
+        # The front desk may book right now (a walk-in who is already here, give or take
+        # a quarter of an hour), but not in the past.
+        rule = replace(window.rule(now, notice=False), earliest=now - WALK_IN_GRACE)
         candidates = [start_ts]
     else:
         rule = window.rule(now)
@@ -138,11 +142,11 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
         window = _window(store, service, block_start, block_end,
                          staff.id if staff is not None else None)
         if not window.bookable:
-            raise ValidationFailed(_l("%(service)s cannot be booked at %(store)s.",
+            raise RuleViolation(_l("%(service)s cannot be booked at %(store)s.",
                                       service=service.name, store=store.name),
                                    field_errors={"service_id": [_l("Not offered here.")]})
         if staff is not None and staff.id not in window.staff_names:
-            raise ValidationFailed(_l("%(staff)s does not perform %(service)s at %(store)s.",
+            raise RuleViolation(_l("%(staff)s does not perform %(service)s at %(store)s.",
                                       staff=staff.display_name, service=service.name,
                                       store=store.name),
                                    field_errors={"staff_id": [_l("Not available for this "
@@ -180,6 +184,7 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
         ))
         session.add(booking)
         _flush_or_conflict(session, chosen.display_name)
+        webhooks.record_booking("booking.created", booking)
         if before_commit is not None:
             before_commit(booking)
         if pending:
@@ -236,6 +241,7 @@ def transition(booking_id: int, action: str, *, reason: str = "", by_customer: b
         booking.status = target
         booking.updated_at = now
         _flush_or_conflict(session, str(booking.staff_id))
+        webhooks.record_booking(f"booking.{EVENTS[action]}", booking)
     plugins().call("fulian_booking_event", booking=booking, event=EVENTS[action])
     return booking
 
@@ -293,6 +299,7 @@ def acceptance_timeout(booking_id: int) -> None:
                     "acceptance timeout"))
                 row.staff_id = new_staff
                 _flush_or_conflict(session, str(new_staff))
+                webhooks.record_booking("booking.reassigned", row)
                 jobs.enqueue("core.booking.service:acceptance_timeout", booking_id,
                              delay=timedelta(minutes=store.acceptance_timeout_min))
             plugins().call("fulian_booking_event", booking=row, event="reassigned")

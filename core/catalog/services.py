@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from .. import validation as v
 from ..db import write_transaction
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Service, ServiceCategory, StoreServiceOffer
 from ..org.stores import get_store, list_stores
@@ -75,3 +76,115 @@ def price_at(service: Service, store_id: int) -> int:
         if offer.store_id == store_id and offer.price_override is not None:
             return offer.price_override
     return service.price
+
+
+class CategorySchema(ma.Schema):
+    name = ma.fields.String(required=True, validate=[v.not_blank, v.length(120)])
+    position = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0, max=100000))
+
+
+#: ``update_service(category_id=KEEP)`` leaves the category as it is.
+KEEP: Any = object()
+
+
+def get_service(service_id: int) -> Service:
+    service = db.session.get(Service, service_id)
+    if service is None:
+        raise NotFound(_l("No service %(ref)s.", ref=service_id))
+    return service
+
+
+def get_category(category_id: int) -> ServiceCategory:
+    category = db.session.get(ServiceCategory, category_id)
+    if category is None:
+        raise NotFound(_l("No service category %(ref)s.", ref=category_id))
+    return category
+
+
+def _unique_category_name(session: Any, name: str, exclude_id: int | None = None) -> None:
+    query = select(ServiceCategory.id).where(ServiceCategory.name == name)
+    if exclude_id is not None:
+        query = query.where(ServiceCategory.id != exclude_id)
+    if session.scalars(query).first():
+        raise Conflict(_l("A category named %(name)s already exists.", name=name),
+                       field_errors={"name": [_l("Already taken.")]})
+
+
+def add_category(data: dict[str, Any]) -> ServiceCategory:
+    values = v.load(CategorySchema(), {k: val for k, val in data.items() if val is not None})
+    values["name"] = values["name"].strip()
+    with write_transaction() as session:
+        _unique_category_name(session, values["name"])
+        category = ServiceCategory(**values)
+        session.add(category)
+    return category
+
+
+def update_category(category_id: int, data: dict[str, Any]) -> ServiceCategory:
+    values = v.load(CategorySchema(), {k: val for k, val in data.items() if val is not None},
+                    partial=True)
+    if not values:
+        raise ValidationFailed(_l("Nothing to change: give at least one new value."))
+    if "name" in values:
+        values["name"] = values["name"].strip()
+    with write_transaction() as session:
+        category = get_category(category_id)
+        if "name" in values:
+            _unique_category_name(session, values["name"], exclude_id=category.id)
+        for key, value in values.items():
+            setattr(category, key, value)
+    return category
+
+
+def update_service(service_id: int, data: dict[str, Any],
+                   category_id: int | None = KEEP) -> Service:
+    """Change a service's fields; ``category_id=None`` removes it from its category.
+    ``image_url`` may be set to None; other ``None`` values are ignored."""
+    values = v.load(ServiceSchema(), {k: val for k, val in data.items()
+                                      if val is not None or k == "image_url"}, partial=True)
+    if not values and category_id is KEEP:
+        raise ValidationFailed(_l("Nothing to change: give at least one new value."))
+    with write_transaction():
+        service = get_service(service_id)
+        if category_id is not KEEP:
+            service.category = get_category(category_id) if category_id is not None else None
+        for key, value in values.items():
+            setattr(service, key, value)
+    return service
+
+
+def set_published(service_id: int, published: bool) -> Service:
+    """Show (``True``) or hide a service from customers."""
+    with write_transaction():
+        service = get_service(service_id)
+        service.published = bool(published)
+    return service
+
+
+def set_store_offer(service_id: int, store_ref: str | int, price_override: int | None
+                    ) -> StoreServiceOffer:
+    """Offer the service at a store, at its own price (``None``: the base price)."""
+    if price_override is not None:
+        price_override = v.load(ServiceSchema(), {"price": price_override},
+                                partial=True)["price"]
+    with write_transaction():
+        service = get_service(service_id)
+        store = get_store(store_ref)
+        offer = next((o for o in service.offers if o.store_id == store.id), None)
+        if offer is None:
+            offer = StoreServiceOffer(store_id=store.id)
+            service.offers.append(offer)
+        offer.price_override = price_override
+    return offer
+
+
+def remove_store_offer(service_id: int, store_ref: str | int) -> None:
+    """Stop offering the service at a store (NotFound if it was not offered there)."""
+    with write_transaction():
+        service = get_service(service_id)
+        store = get_store(store_ref)
+        offer = next((o for o in service.offers if o.store_id == store.id), None)
+        if offer is None:
+            raise NotFound(_l("%(service)s is not offered at %(store)s.", service=service.name,
+                              store=store.name))
+        service.offers.remove(offer)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
-from sqlalchemy import select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from .. import validation as v
+from .. import webhooks
+from ..db import write_transaction
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from ..models import CUSTOMER_SOURCES, Customer, CustomerTag
+from ..models import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag
 
 
 class CustomerSchema(ma.Schema):
@@ -25,10 +32,115 @@ def find_or_create(phone: str, name: str = "", source: str = "online",
     customer = db.session.scalars(select(Customer).where(Customer.phone == values["phone"])
                                   ).first()
     if customer is None:
-        customer = Customer(phone=values["phone"], name=values.get("name", ""),
-                            source=values["source"])
-        db.session.add(customer)
+        created = Customer(phone=values["phone"], name=values.get("name", ""),
+                           source=values["source"])
+        try:
+            # A savepoint, so that losing a race does not doom the caller's transaction.
+            with db.session.begin_nested():
+                db.session.add(created)
+        except IntegrityError:
+            # A concurrent transaction created this phone first (PostgreSQL; SQLite
+            # serialises writers). The unique index made us wait until it committed,
+            # so its row is visible now: use it.
+            customer = db.session.scalars(select(Customer).where(
+                Customer.phone == values["phone"])).one()
+        else:
+            customer = created
+            webhooks.record_customer(customer)
     for tag in values.get("tags", []):
         if all(t.tag != tag for t in customer.tags):
             customer.tags.append(CustomerTag(tag=tag))
     return customer
+
+
+class NoteSchema(ma.Schema):
+    body = ma.fields.String(required=True, validate=[v.not_blank, v.length(4000)])
+
+
+def get_customer(customer_id: int) -> Customer:
+    customer = db.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(_l("No customer %(ref)s.", ref=customer_id))
+    return customer
+
+
+def search_customers(search: str | None = None, tag: str | None = None) -> Select[Any]:
+    """Customers whose phone or name contains ``search`` and who carry ``tag``, newest
+    first (a query, so callers can count and page it)."""
+    query = select(Customer).order_by(Customer.id.desc())
+    if search and search.strip():
+        text = search.strip()
+        query = query.where(or_(Customer.phone.contains(text, autoescape=True),
+                                Customer.name.icontains(text, autoescape=True)))
+    if tag:
+        query = query.where(Customer.tags.any(CustomerTag.tag == tag.strip()))
+    return query
+
+
+def _phone_taken(phone: str, exclude_id: int | None = None) -> None:
+    query = select(Customer.id).where(Customer.phone == phone)
+    if exclude_id is not None:
+        query = query.where(Customer.id != exclude_id)
+    if db.session.scalars(query).first():
+        raise Conflict(_l("A customer with this phone already exists."),
+                       field_errors={"phone": [_l("Already taken.")]})
+
+
+def create_customer(data: dict[str, Any]) -> Customer:
+    """A new customer (Conflict if the phone is already known)."""
+    values = v.load(CustomerSchema(), {k: val for k, val in data.items() if val is not None})
+    with write_transaction():
+        _phone_taken(values["phone"])
+        customer = find_or_create(values["phone"], values.get("name", ""),
+                                  values.get("source", "online"), values.get("tags"))
+    return customer
+
+
+def update_customer(customer_id: int, data: dict[str, Any]) -> Customer:
+    """Change name, phone or source (tags and notes have their own functions)."""
+    values = v.load(CustomerSchema(only=("phone", "name", "source")),
+                    {k: val for k, val in data.items() if val is not None}, partial=True)
+    if not values:
+        raise ValidationFailed(_l("Nothing to change: give at least one new value."))
+    with write_transaction():
+        customer = get_customer(customer_id)
+        if "phone" in values:
+            _phone_taken(values["phone"], exclude_id=customer.id)
+        for key, value in values.items():
+            setattr(customer, key, value)
+    return customer
+
+
+def _tag(tag: str) -> str:
+    return v.load(CustomerSchema(only=("tags",)), {"tags": [tag]})["tags"][0].strip()
+
+
+def add_customer_tag(customer_id: int, tag: str) -> Customer:
+    """Tag a customer (no-op if already tagged)."""
+    tag = _tag(tag)
+    with write_transaction():
+        customer = get_customer(customer_id)
+        if all(t.tag != tag for t in customer.tags):
+            customer.tags.append(CustomerTag(tag=tag))
+    return customer
+
+
+def remove_customer_tag(customer_id: int, tag: str) -> Customer:
+    """Remove a tag (no-op if the customer does not carry it)."""
+    tag = _tag(tag)
+    with write_transaction():
+        customer = get_customer(customer_id)
+        for row in [t for t in customer.tags if t.tag == tag]:
+            customer.tags.remove(row)
+    return customer
+
+
+def add_customer_note(customer_id: int, body: str, author_id: int | None = None
+                      ) -> CustomerNote:
+    values = v.load(NoteSchema(), {"body": body})
+    with write_transaction() as session:
+        customer = get_customer(customer_id)
+        note = CustomerNote(customer_id=customer.id, author_id=author_id,
+                            body=values["body"].strip())
+        session.add(note)
+    return note

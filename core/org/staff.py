@@ -78,3 +78,41 @@ def list_staff(store: str | None = None) -> list[StaffProfile]:
         store_id = get_store(store).id
         query = query.where(StaffProfile.stores.any(Store.id == store_id))
     return list(db.session.scalars(query))
+
+
+class StaffUpdateSchema(StaffSchema):
+    display_name = ma.fields.String(validate=[v.not_blank, v.length(120)])
+    active = ma.fields.Boolean()
+    max_minutes_week = ma.fields.Integer(strict=True, validate=ma.validate.Range(
+        min=0, max=7 * 24 * 60, error=str(_l("Between 0 and 10080 minutes."))))
+    min_rest_days = ma.fields.Integer(strict=True, validate=ma.validate.Range(
+        min=0, max=7, error=str(_l("Between 0 and 7 days."))))
+
+
+def get_staff_profile(staff_id: int) -> StaffProfile:
+    staff = db.session.get(StaffProfile, staff_id)
+    if staff is None:
+        raise NotFound(_l("No staff member %(ref)s.", ref=staff_id))
+    return staff
+
+
+def update_staff(staff_id: int, data: dict[str, Any]) -> StaffProfile:
+    """Change a staff profile; ``photo_url`` may be set to None to remove the photo."""
+    values = v.load(StaffUpdateSchema(), {k: val for k, val in data.items()
+                                          if val is not None or k == "photo_url"},
+                    partial=True)
+    if not values:
+        raise ValidationFailed(_l("Nothing to change: give at least one new value."))
+    with write_transaction():
+        staff = get_staff_profile(staff_id)
+        for key, value in values.items():
+            setattr(staff, key, value)
+    return staff
+
+
+def set_staff_services(staff_id: int, services: list[str]) -> StaffProfile:
+    """Replace the services a staff member performs (ids or names)."""
+    with write_transaction():
+        staff = get_staff_profile(staff_id)
+        staff.services = _services(list(dict.fromkeys(str(s) for s in services)))
+    return staff

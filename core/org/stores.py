@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 import marshmallow as ma
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -16,6 +17,10 @@ from ..extensions import db
 from ..models import STORE_STATUSES, OpeningHours, Store, StoreHoliday
 from .hours import parse_hours
 
+#: Allowed values of the booking-policy columns (see the checks on ``stores``).
+SLOT_STEPS = (5, 10, 15, 20, 30, 60)
+TIMEOUT_ACTIONS = ("decline", "reassign")
+
 
 class StoreSchema(ma.Schema):
     code = ma.fields.String(required=True, validate=v.valid_code)
@@ -24,6 +29,20 @@ class StoreSchema(ma.Schema):
     address = ma.fields.String(validate=v.length(300))
     phone = ma.fields.String(validate=v.valid_phone)
     status = ma.fields.String(validate=ma.validate.OneOf(STORE_STATUSES))
+    # Booking policy (minutes unless named otherwise); bounds match the table's checks.
+    acceptance_required = ma.fields.Boolean()
+    acceptance_timeout_min = ma.fields.Integer(strict=True, validate=ma.validate.Range(
+        min=5, max=10080, error=str(_l("Between 5 and 10080 minutes."))))
+    acceptance_timeout_action = ma.fields.String(validate=ma.validate.OneOf(TIMEOUT_ACTIONS))
+    cancel_window_min = ma.fields.Integer(strict=True, validate=ma.validate.Range(
+        min=0, max=43200, error=str(_l("Between 0 and 43200 minutes."))))
+    reschedule_window_min = ma.fields.Integer(strict=True, validate=ma.validate.Range(
+        min=0, max=43200, error=str(_l("Between 0 and 43200 minutes."))))
+    slot_step_min = ma.fields.Integer(strict=True, validate=ma.validate.OneOf(SLOT_STEPS))
+    min_notice_min = ma.fields.Integer(strict=True, validate=ma.validate.Range(
+        min=0, max=43200, error=str(_l("Between 0 and 43200 minutes."))))
+    horizon_days = ma.fields.Integer(strict=True, validate=ma.validate.Range(
+        min=1, max=365, error=str(_l("Between 1 and 365 days."))))
 
 
 def get_store(ref: str | int) -> Store:
@@ -95,3 +114,50 @@ def update_store(ref: str | int, data: dict[str, Any], hours: str | None = None,
             else:
                 existing.name, existing.closed = name, True
     return store
+
+
+class HolidaySchema(ma.Schema):
+    """A dated exception: closed all day (no times) or open ``opens_min``-``closes_min``."""
+
+    day = ma.fields.Date(required=True)
+    name = ma.fields.String(load_default="", validate=v.length(120))
+    opens_min = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
+                                  validate=ma.validate.Range(min=0, max=1440))
+    closes_min = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
+                                   validate=ma.validate.Range(min=0, max=1440))
+
+    @ma.validates_schema
+    def _times(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        opens, closes = data.get("opens_min"), data.get("closes_min")
+        if (opens is None) != (closes is None):
+            field = "closes_min" if closes is None else "opens_min"
+            raise ma.ValidationError(gettext("Give both the opening and the closing time, "
+                                             "or neither for a closed day."), field_name=field)
+        if opens is not None and closes is not None and opens >= closes:
+            raise ma.ValidationError(gettext("The store must open before it closes."),
+                                     field_name="closes_min")
+
+
+def set_holiday(ref: str | int, data: dict[str, Any]) -> StoreHoliday:
+    """Create or replace the store's exception for one day (special hours or closed)."""
+    values = v.load(HolidaySchema(), data)
+    with write_transaction():
+        store = get_store(ref)
+        holiday = next((h for h in store.holidays if h.day == values["day"]), None)
+        if holiday is None:
+            holiday = StoreHoliday(day=values["day"])
+            store.holidays.append(holiday)
+        holiday.name = values["name"]
+        holiday.closed = values["opens_min"] is None
+        holiday.opens_min, holiday.closes_min = values["opens_min"], values["closes_min"]
+    return holiday
+
+
+def remove_holiday(ref: str | int, day: date) -> None:
+    """Delete the store's exception for ``day`` (NotFound if it has none)."""
+    with write_transaction():
+        store = get_store(ref)
+        holiday = next((h for h in store.holidays if h.day == day), None)
+        if holiday is None:
+            raise NotFound(_l("No exception on %(day)s.", day=day.isoformat()))
+        store.holidays.remove(holiday)

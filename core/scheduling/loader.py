@@ -17,9 +17,23 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Date, Integer, and_, cast, literal, null, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Date,
+    Integer,
+    and_,
+    cast,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..models import (
     ACTIVE_STATUSES,
@@ -87,10 +101,27 @@ class StoreWindow:
                                       self.rule(now, notice=notice, horizon=horizon))
 
 
-def _ts(value: datetime) -> int:
-    if value.tzinfo is None:  # SQLite returns naive UTC through Core selects
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
+class epoch(FunctionElement[int]):  # noqa: N801 (reads like the SQL function it is)
+    """Whole seconds since 1970 of a UTC timestamp column, computed by the database.
+
+    Busy time is the bulk of a window (~25k instants for 50 staff over 30 days): turning
+    them into datetimes and back to integers in Python cost more than the query itself.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "epoch"
+
+
+@compiles(epoch)
+def _epoch_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"CAST(floor(extract(epoch FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    # Stored as naive UTC text; strftime('%s') reads it as UTC and truncates, like int().
+    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
 
 
 def _date(value: date | str) -> date:
@@ -231,6 +262,8 @@ def load_window(conn: Connection, store_id: int, service_id: int, day_from: date
                 overrides[key].append((a, b))
 
     days = [day_from + timedelta(days=i) for i in range((day_to - day_from).days + 1)]
+    # Most people share a few day shapes: convert each (day, wall intervals) only once.
+    instants: dict[tuple[date, tuple[tuple[int, int], ...]], list[Interval]] = {}
     for sid in staff_ids:
         intervals: list[Interval] = []
         for day in days:
@@ -247,26 +280,29 @@ def load_window(conn: Connection, store_id: int, service_id: int, day_from: date
                 wanted = open_min
             clipped = _clip(sorted(wanted), sorted(open_min))
             if clipped:
-                intervals.extend(localtime.wall_intervals_to_instants(day, clipped, tz))
+                key = (day, tuple(clipped))
+                if key not in instants:
+                    instants[key] = localtime.wall_intervals_to_instants(day, clipped, tz)
+                intervals.extend(instants[key])
         window.work[sid] = engine.normalise(intervals)
 
     # (5) busy time: active bookings (blocked range incl. buffers) and approved time-off
     start = datetime(day_from.year, day_from.month, day_from.day, tzinfo=tz) - timedelta(days=1)
     end = datetime(day_to.year, day_to.month, day_to.day, tzinfo=tz) + timedelta(days=2)
-    bookings = select(Booking.staff_id.label("sid"), Booking.block_start.label("a"),
-                      Booking.block_end.label("b")).where(
+    bookings = select(Booking.staff_id.label("sid"), epoch(Booking.block_start).label("a"),
+                      epoch(Booking.block_end).label("b")).where(
         Booking.staff_id.in_(staff_ids), Booking.status.in_(ACTIVE_STATUSES),
         Booking.block_start < end, Booking.block_end > start)
     if exclude_booking_id is not None:
         bookings = bookings.where(Booking.id != exclude_booking_id)
     busy_rows = conn.execute(union_all(
         bookings,
-        select(TimeOff.staff_id, TimeOff.start_at, TimeOff.end_at).where(
+        select(TimeOff.staff_id, epoch(TimeOff.start_at), epoch(TimeOff.end_at)).where(
             TimeOff.staff_id.in_(staff_ids), TimeOff.status == "approved",
             TimeOff.start_at < end, TimeOff.end_at > start),
     )).all()
     busy: dict[int, list[Interval]] = defaultdict(list)
     for sid, a, b in busy_rows:
-        busy[sid].append((_ts(a), _ts(b)))
+        busy[sid].append((a, b))
     window.busy = {sid: engine.normalise(v) for sid, v in busy.items()}
     return window

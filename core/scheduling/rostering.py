@@ -34,7 +34,7 @@ from ..models import (
 from ..org.stores import get_store
 from . import roster as pure
 
-WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+WEEK_RE = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
 DAY_NAMES = (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))
 REASONS = {
     "no_one_available": _l("nobody with the needed skill is available then"),

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
 from ..db import write_transaction
-from ..errors import NotFound, ValidationFailed
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import (
     AvailabilityOverride,
@@ -108,3 +108,21 @@ def add_coverage(store_ref: str | int, hours: str, min_staff: int,
             session.add(CoverageRule(store_id=store.id, weekday=weekday, start_min=a,
                                      end_min=b, min_staff=min_staff, service_id=service_id))
     return len(rows)
+
+
+TIME_OFF_DECISIONS = ("approved", "rejected")
+
+
+def decide_time_off(time_off_id: int, status: str) -> TimeOff:
+    """Approve or reject requested time-off (Conflict if it was already decided)."""
+    if status not in TIME_OFF_DECISIONS:
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"status": [_l("Invalid value.")]})
+    with write_transaction() as session:
+        row = session.get(TimeOff, time_off_id)
+        if row is None:
+            raise NotFound(_l("No time-off %(ref)s.", ref=time_off_id))
+        if row.status != "requested":
+            raise Conflict(_l("This time-off was already decided."))
+        row.status = status
+    return row

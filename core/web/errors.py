@@ -76,10 +76,12 @@ def init_app(app: Flask) -> None:
             messages = data.get("messages") if isinstance(data, dict) else None
             errors = _flatten_webargs(messages) if messages else None
             resp = problem(status, _titles().get(status, exc.name), errors=errors)
-            if status == 429:
-                retry = (exc.get_response().headers.get("Retry-After")
-                         if hasattr(exc, "get_response") else None)
-                resp.headers["Retry-After"] = retry or "60"
+            # Keep protocol headers such as Allow (405) and Retry-After (429).
+            for name, value in exc.get_headers():
+                if name.lower() != "content-type":
+                    resp.headers[name] = value
+            if status == 429 and "Retry-After" not in resp.headers:
+                resp.headers["Retry-After"] = "60"
             return resp
         if status == 404:
             return render_template("errors/404.html"), 404

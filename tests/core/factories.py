@@ -127,3 +127,14 @@ def book(shop: Shop, start: datetime | None = None, *, staff: Any = "default",
     return create_booking(store=shop.store, service=service or shop.service,
                           customer=customer or shop.customer, start_at=start or shop.start,
                           staff=shop.staff if staff == "default" else staff, source=source)
+
+
+def token_for(user: Any) -> str:
+    """A bearer token for ``user`` without the password round trip."""
+    from core.auth.tokens import issue_token
+
+    return issue_token(user)[0]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -34,17 +34,18 @@ PROBLEM = "application/problem+json"
 _LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
-def wsgi_app(guard: bool = True) -> Any:
+def wsgi_app(guard: bool = True, limits: bool = True) -> Any:
     """gunicorn entry (``...live_server:wsgi_app()``): the production app of
-    :mod:`core.wsgi`, or with ``guard=False`` the same app with the in-transaction
-    availability re-check switched off (the negative control). Each worker leaves a
+    :mod:`core.wsgi`, or the same app with the in-transaction availability re-check
+    switched off (``guard=False``, the negative control) or without rate limits
+    (``limits=False``, for runs that send more than a client may). Each worker leaves a
     marker file once its app is loaded, so the race starts only when all are ready."""
-    if guard:
+    if guard and limits:
         from core.wsgi import app
     else:
         from core import create_app
 
-        app = create_app({"FULIAN_BOOKING_GUARD": False})
+        app = create_app({"FULIAN_BOOKING_GUARD": guard, "RATELIMIT_ENABLED": limits})
     ready = os.environ.get("FULIAN_TEST_READY_DIR")
     if ready:
         Path(ready, f"worker-{os.getpid()}").touch()
@@ -62,7 +63,7 @@ class Server:
 
 @contextmanager
 def gunicorn(db_url: str, instance: Path, *, workers: int = 3, guard: bool = True,
-             startup_timeout: float = 40.0) -> Iterator[Server]:
+             limits: bool = True, startup_timeout: float = 40.0) -> Iterator[Server]:
     """Run the app under gunicorn (sync workers) on 127.0.0.1, port chosen by the kernel,
     until the block ends; every worker has loaded the app before the block starts."""
     stamp = time.monotonic_ns()
@@ -81,7 +82,8 @@ def gunicorn(db_url: str, instance: Path, *, workers: int = 3, guard: bool = Tru
     cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers),
            "--worker-class", "sync", "--bind", "127.0.0.1:0", "--timeout", "60",
            "--graceful-timeout", "5", "--log-level", "info", "--error-logfile", str(log),
-           "--chdir", str(ROOT), f"tests.core.booking.live_server:wsgi_app(guard={guard})"]
+           "--chdir", str(ROOT),
+           f"tests.core.booking.live_server:wsgi_app(guard={guard}, limits={limits})"]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=ROOT, start_new_session=True)

@@ -7,7 +7,7 @@ the booking exactly as it was.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -70,14 +70,20 @@ def test_illegal_message_is_translatable_and_names_status_and_action(ctx: Any) -
     assert isinstance(info.value.message, LazyString)  # rendered in the reader's language
     with force_locale("en"):
         assert str(info.value) == "A completed booking cannot be confirmed."
+    with force_locale("zh_CN"):
+        assert str(info.value) == "已完成的预约不能被已确认。"
     with pytest.raises(IllegalTransition) as info:
         next_status("cancelled", "no_show")
     with force_locale("en"):
         assert str(info.value) == "A cancelled booking cannot be marked as no-show."
+    with force_locale("zh_CN"):
+        assert str(info.value) == "已取消的预约不能被标记为爽约。"
     with pytest.raises(IllegalTransition) as info:
         next_status("pending", "teleport")
     with force_locale("en"):
         assert str(info.value) == "Unknown booking action teleport."
+    with force_locale("zh_CN"):
+        assert str(info.value) == "未知的预约操作 teleport。"
 
 
 # --- through the service, on both databases -------------------------------------------------
@@ -88,21 +94,19 @@ def shop(ctx: Any) -> Shop:
     return make_shop()
 
 
-def _booking_in(shop: Shop, status: str) -> Booking:
-    """A real booking brought to ``status`` through legal moves."""
-    if status == "pending":
+def _booking_in(shop: Shop, status: str, start: datetime) -> Booking:
+    """A real booking at ``start`` brought to ``status`` through legal moves."""
+    if status in ("pending", "declined"):
         set_policy(shop.store, acceptance_required=True)
-        booking = book(shop, source="online")
+        booking = book(shop, start, source="online")
         set_policy(shop.store, acceptance_required=False)
         assert booking.status == "pending"
-        return booking
-    if status == "declined":
-        booking = _booking_in(shop, "pending")
-        service.transition(booking.id, "decline", reason="busy")
+        if status == "declined":
+            service.transition(booking.id, "decline", reason="busy")
         return db.session.get(Booking, booking.id)
-    booking = book(shop)
+    booking = book(shop, start)
     assert booking.status == "confirmed"
-    later = shop.start + timedelta(minutes=5)
+    later = start + timedelta(minutes=5)
     if status == "completed":
         service.transition(booking.id, "complete", now=later)
     elif status == "no_show":
@@ -112,68 +116,88 @@ def _booking_in(shop: Shop, status: str) -> Booking:
     return db.session.get(Booking, booking.id)
 
 
+def _starts(shop: Shop, count: int) -> list[datetime]:
+    """Distinct, non-overlapping bookable starts: six a day from 11:00 local."""
+    return [shop.start + timedelta(days=i // 6, minutes=90 * (i % 6)) for i in range(count)]
+
+
 def _history(booking_id: int) -> list[tuple[str | None, str, int | None, str]]:
     db.session.expire_all()
     row = db.session.get(Booking, booking_id)
     return [(h.from_status, h.to_status, h.actor_user_id, h.reason) for h in row.history]
 
 
-@pytest.mark.parametrize(("current", "action", "target"),
-                         [t for t in LEGAL if t[1] != "reschedule"])
-def test_service_applies_each_legal_move_with_history(shop: Shop, current: str, action: str,
-                                                      target: str) -> None:
-    booking = _booking_in(shop, current)
+def test_service_applies_each_legal_move_with_history(shop: Shop) -> None:
     actor = make_user("desk@example.com", "front_desk", [shop.store.code])
-    before = _history(booking.id)
-    with acting_as(actor.id, f"user:{actor.id}"):
-        moved = service.transition(booking.id, action, reason="why not",
-                                   now=shop.start + timedelta(minutes=1))
-    assert moved.id == booking.id
-    assert db.session.get(Booking, booking.id).status == target
-    after = _history(booking.id)
-    assert after[:-1] == before
-    assert after[-1] == (current, target, actor.id, "why not")
+    moves = [t for t in LEGAL if t[1] != "reschedule"]
+    for (current, action, target), start in zip(moves, _starts(shop, len(moves)), strict=True):
+        booking = _booking_in(shop, current, start)
+        before = _history(booking.id)
+        with acting_as(actor.id, f"user:{actor.id}"):
+            moved = service.transition(booking.id, action, reason="why not",
+                                       now=start + timedelta(minutes=1))
+        assert moved.id == booking.id
+        assert db.session.get(Booking, booking.id).status == target, (current, action)
+        after = _history(booking.id)
+        assert after[:-1] == before
+        assert after[-1] == (current, target, actor.id, "why not")
 
 
-@pytest.mark.parametrize(("current", "action"), [
+REFUSED = [
     ("pending", "complete"), ("pending", "no_show"), ("confirmed", "confirm"),
     ("confirmed", "decline"), ("completed", "cancel"), ("completed", "reschedule"),
     ("cancelled", "confirm"), ("cancelled", "cancel"), ("declined", "confirm"),
-    ("no_show", "complete"),
-])
-def test_service_refuses_illegal_moves_and_writes_nothing(shop: Shop, current: str,
-                                                          action: str) -> None:
-    booking = _booking_in(shop, current)
-    before = _history(booking.id)
-    with pytest.raises(IllegalTransition) as info:
-        service.transition(booking.id, action, reason="no",
-                           new_start=shop.start + timedelta(hours=2),
-                           now=shop.start + timedelta(minutes=1))
-    assert info.value.status == 409
-    assert str(info.value)  # a readable message, not an empty error
-    assert db.session.get(Booking, booking.id).status == current
-    assert _history(booking.id) == before
+    ("declined", "reschedule"), ("no_show", "complete"), ("no_show", "cancel"),
+]
 
 
-@pytest.mark.parametrize("current", ["pending", "confirmed"])
-def test_reschedule_keeps_id_and_status_and_records_actor_and_reason(shop: Shop,
-                                                                    current: str) -> None:
-    booking = _booking_in(shop, current)
-    code = booking.code
+def test_service_refuses_illegal_moves_and_writes_nothing(shop: Shop) -> None:
+    for (current, action), start in zip(REFUSED, _starts(shop, len(REFUSED)), strict=True):
+        booking = _booking_in(shop, current, start)
+        before = _history(booking.id)
+        with pytest.raises(IllegalTransition) as info:
+            service.transition(booking.id, action, reason="no",
+                               new_start=start + timedelta(minutes=30),
+                               now=start + timedelta(minutes=1))
+        assert info.value.status == 409
+        assert str(info.value)  # a readable message, not an empty error
+        db.session.rollback()
+        assert db.session.get(Booking, booking.id).status == current, (current, action)
+        assert _history(booking.id) == before
+
+
+def test_reschedule_keeps_id_and_status_and_records_actor_and_reason(shop: Shop) -> None:
     manager = make_user("boss@example.com", "store_manager", [shop.store.code])
-    new_start = shop.start + timedelta(hours=3)
-    with acting_as(manager.id, f"user:{manager.id}"):
-        moved = service.transition(booking.id, "reschedule", reason="customer asked",
-                                   new_start=new_start)
-    assert moved.id == booking.id
-    row = db.session.get(Booking, booking.id)
-    assert row.code == code
-    assert row.status == current
-    assert row.start_at == new_start
-    assert row.end_at == new_start + timedelta(minutes=60)
-    assert row.block_end == new_start + timedelta(minutes=75)
-    last = _history(booking.id)[-1]
-    assert last[:3] == (current, current, manager.id)
-    assert "rescheduled from" in last[3] and last[3].endswith("customer asked")
-    assert len(_history(booking.id)) == 2
-    assert db.session.query(Booking).count() == 1  # moved, not copied
+    for current, start in zip(("pending", "confirmed"), _starts(shop, 2), strict=True):
+        booking = _booking_in(shop, current, start)
+        code = booking.code
+        new_start = start + timedelta(days=2, minutes=15)
+        with acting_as(manager.id, f"user:{manager.id}"):
+            moved = service.transition(booking.id, "reschedule", reason="customer asked",
+                                       new_start=new_start)
+        assert moved.id == booking.id
+        row = db.session.get(Booking, booking.id)
+        assert row.code == code
+        assert row.status == current
+        assert row.start_at == new_start
+        assert row.end_at == new_start + timedelta(minutes=60)
+        assert row.block_end == new_start + timedelta(minutes=75)
+        history = _history(booking.id)
+        assert len(history) == 2
+        assert history[-1][:3] == (current, current, manager.id)
+        assert "rescheduled from" in history[-1][3]
+        assert history[-1][3].endswith("customer asked")
+    assert db.session.query(Booking).count() == 2  # moved, not copied
+    # Onto another booking's time: refused, nothing moves.
+    one, two = _starts(shop, 4)[2:]
+    _booking_in(shop, "confirmed", one)
+    second = _booking_in(shop, "confirmed", two)
+    with pytest.raises(service.SlotTaken):
+        service.transition(second.id, "reschedule", new_start=one + timedelta(minutes=30))
+    db.session.rollback()
+    assert db.session.get(Booking, second.id).start_at == two
+    assert len(_history(second.id)) == 1
+    # Overlapping its own old time is fine: the booking does not collide with itself.
+    service.transition(second.id, "reschedule", new_start=two + timedelta(minutes=30))
+    db.session.rollback()
+    assert db.session.get(Booking, second.id).start_at == two + timedelta(minutes=30)

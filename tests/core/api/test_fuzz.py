@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis.specs.openapi import checks as st_checks
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi import checks as st_checks
 
 from core import create_app, dbmigrate
 from core.auth.tokens import issue_token

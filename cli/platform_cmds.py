@@ -95,21 +95,10 @@ def license_install(file: str) -> None:
 
 
 def _verify_here(document: str):  # noqa: ANN202
-    from sqlalchemy import func, select
-
-    from core import licensing
     from core.extensions import db
-    from core.models import Store
-    from core.org.brand import get_brand
+    from core.plugins import verify_here
 
-    app = get_app()
-    paths = licensing.public_key_paths(app.config["INSTANCE_PATH"],
-                                       app.config["FULIAN_LICENSE_PUBLIC_KEYS"])
-    keys = [licensing.load_public_key(p.read_bytes()) for p in paths if p.is_file()]
-    stores = db.session.scalar(select(func.count()).select_from(Store)
-                               .where(Store.status == "active")) or 0
-    return licensing.verify(document, keys, deployment_id=get_brand().deployment_id,
-                            active_stores=stores)
+    return verify_here(db.session.connection(), document)
 
 
 @license.command("show")

@@ -237,31 +237,37 @@ class PluginRegistry:
         self.refresh()
 
 
+def verify_here(conn: Connection, document: str) -> licensing.License:
+    """Verify a licence document for this deployment, its keys and its active stores
+    now; raise LicenseError with the reason. Used at install time and whenever
+    enablement is computed."""
+    deployment_id = conn.scalar(select(BrandSettings.deployment_id).where(BrandSettings.id == 1))
+    if deployment_id is None:
+        raise licensing.LicenseError(_l("The deployment is not initialised."))
+    stores = conn.scalar(
+        select(func.count()).select_from(Store).where(Store.status == "active")
+    ) or 0
+    paths = licensing.public_key_paths(current_app.config["INSTANCE_PATH"],
+                                       current_app.config["FULIAN_LICENSE_PUBLIC_KEYS"])
+    keys = [licensing.load_public_key(p.read_bytes()) for p in paths if p.is_file()]
+    return licensing.verify(document, keys, deployment_id=deployment_id, active_stores=stores)
+
+
 def license_status(conn: Connection) -> LicenseStatus:
-    """Verify the newest installed licence against this deployment, now."""
+    """The newest installed licence and, if it must not be honoured, why."""
     doc = conn.scalars(
         select(InstalledLicense.document).order_by(InstalledLicense.id.desc()).limit(1)
     ).first()
     if doc is None:
         return LicenseStatus(None, None)
-    deployment_id = conn.scalar(select(BrandSettings.deployment_id).where(BrandSettings.id == 1))
-    if deployment_id is None:
-        return LicenseStatus(None, _l("The deployment is not initialised."))
-    stores = conn.scalar(
-        select(func.count()).select_from(Store).where(Store.status == "active")
-    ) or 0
     try:
-        paths = licensing.public_key_paths(current_app.config["INSTANCE_PATH"],
-                                           current_app.config["FULIAN_LICENSE_PUBLIC_KEYS"])
-        keys = [licensing.load_public_key(p.read_bytes()) for p in paths if p.exists()]
-        lic = licensing.verify(doc, keys, deployment_id=deployment_id, active_stores=stores)
+        return LicenseStatus(verify_here(conn, doc), None)
     except licensing.LicenseError as exc:
         try:
             parsed: licensing.License | None = licensing.parse(doc)[0]
         except licensing.LicenseError:
             parsed = None
         return LicenseStatus(parsed, exc.message)
-    return LicenseStatus(lic, None)
 
 
 def plugins(app: Flask | None = None) -> PluginRegistry:

@@ -67,7 +67,7 @@ def _store(store_id: int) -> Store:
     store = db.session.get(Store, store_id) if store_id <= MAX_ID else None
     if store is None or not policy.can_manage_store(user, store_id):
         raise not_found(_l("Store"))
-    if not (policy.roles(user) & {"owner", "brand_admin", "store_manager"}):
+    if not policy.administers(user, store_id):
         raise Forbidden(_l("Only managers may change rosters."))
     return store
 

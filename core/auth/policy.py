@@ -13,6 +13,8 @@ from ..extensions import db
 from ..models import BRAND_ROLES, Booking, Customer, StaffProfile, User
 
 STORE_ROLES = ("store_manager", "front_desk")
+#: store roles that may change a store's settings, staff, schedules and rosters
+ADMIN_ROLES = ("store_manager",)
 
 
 def roles(user: User | None) -> set[str]:
@@ -35,6 +37,26 @@ def managed_store_ids(user: User | None) -> set[int] | None:
 def can_manage_store(user: User | None, store_id: int) -> bool:
     ids = managed_store_ids(user)
     return ids is None or store_id in ids
+
+
+def admin_store_ids(user: User | None) -> set[int] | None:
+    """Stores whose settings, staff and schedules the user may change (None = all)."""
+    if user is None:
+        return set()
+    if is_brand_admin(user):
+        return None
+    return {r.store_id for r in user.roles if r.role in ADMIN_ROLES and r.store_id}
+
+
+def administers(user: User | None, store_id: int) -> bool:
+    ids = admin_store_ids(user)
+    return ids is None or store_id in ids
+
+
+def is_crm_user(user: User | None) -> bool:
+    """Brand roles, store managers and front desks work with customer records."""
+    ids = managed_store_ids(user)
+    return ids is None or bool(ids)
 
 
 def staff_profile(user: User | None) -> StaffProfile | None:

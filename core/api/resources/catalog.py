@@ -24,7 +24,7 @@ from ...models import Service, ServiceCategory, Store, StoreServiceOffer, User
 from ...org.brand import get_brand
 from ...validation import MinorUnits
 from ..common import Forbidden, Id, audited, current_user, not_found, require_user
-from .access import administers, in_scope, require_brand_admin
+from .access import in_scope, require_brand_admin
 from .pagination import PageQuery, page_schema, paginate
 from .stores import visible_store, visible_store_clause
 
@@ -271,7 +271,7 @@ def _offer_target(service_id: int, store_id: int) -> tuple[User, Service, Store]
     user = require_user()
     service = visible_service(user, service_id)
     store = visible_store(user, store_id)
-    if not administers(user, store.id):
+    if not policy.administers(user, store.id):
         raise Forbidden(_l("Only the store's managers may change its prices."))
     return user, service, store
 

@@ -26,7 +26,7 @@ from ...extensions import db
 from ...models import BOOKING_STATUSES, CUSTOMER_SOURCES, Booking, Customer, CustomerNote, Store
 from ...models import User as UserModel
 from ..common import Forbidden, audited, not_found, require_user
-from .access import in_scope, is_crm_user
+from .access import in_scope
 from .pagination import PageQuery, page_schema, paginate
 
 blp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
@@ -111,7 +111,7 @@ def _dump(customer: Customer, *, internal: bool = True) -> dict[str, Any]:
 def _crm_user() -> UserModel:
     """The caller, if they work with customer records (401 / 403 otherwise)."""
     user = require_user()
-    if not is_crm_user(user):
+    if not policy.is_crm_user(user):
         raise Forbidden(_l("Only the store's front desk and managers work with customers."))
     return user
 
@@ -121,7 +121,7 @@ def _readable(customer_id: int) -> tuple[UserModel, Customer, bool]:
     user = require_user()
     customer = db.session.get(Customer, customer_id)
     if customer is not None:
-        if is_crm_user(user):
+        if policy.is_crm_user(user):
             return user, customer, True
         if customer.user_id is not None and customer.user_id == user.id:
             return user, customer, False

@@ -12,7 +12,6 @@ from ...auth import policy
 from ...extensions import db
 from ...models import Store
 from ..common import require_user
-from .access import admin_store_ids
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="The current user")
 
@@ -50,7 +49,7 @@ def read_me() -> dict[str, Any]:
     profile / customer record ids."""
     user = require_user()
     managed = policy.managed_store_ids(user)
-    admin = admin_store_ids(user)
+    admin = policy.admin_store_ids(user)
     every: list[int] = []
     if managed is None or admin is None:
         every = list(db.session.scalars(select(Store.id).order_by(Store.id)))

@@ -29,7 +29,7 @@ from ...models import WeeklyAvailability as Weekly
 from ...org import staff as service
 from ...scheduling import schedules
 from ..common import Forbidden, Id, audited, current_user, not_found, require_user
-from .access import administers, in_scope
+from .access import in_scope
 from .fields import ClockTime, WeekIn, WeekOut, plausible_instant, week_dict, week_rows
 from .pagination import PageQuery, page_schema, paginate
 from .stores import visible_store
@@ -195,7 +195,7 @@ class _Scope:
     def secret(self, staff: StaffProfile) -> bool:
         if self.user is None:
             return False
-        return staff.user_id == self.user.id or any(administers(self.user, s.id)
+        return staff.user_id == self.user.id or any(policy.administers(self.user, s.id)
                                                     for s in staff.stores)
 
     def visible(self, staff: StaffProfile) -> bool:
@@ -252,7 +252,7 @@ def _administered(staff_id: int) -> tuple[_Scope, StaffProfile]:
     """For changes to a profile: a manager of one of the person's stores."""
     scope = _Scope(require_user())
     staff = _visible(scope, staff_id)
-    if not any(administers(scope.user, s.id) for s in staff.stores):
+    if not any(policy.administers(scope.user, s.id) for s in staff.stores):
         raise Forbidden(_l("Only the managers of this person's stores may do this."))
     return scope, staff
 
@@ -262,7 +262,7 @@ def _schedule_target(staff_id: int, store_id: int, *, write: bool
     scope = _Scope(require_user())
     staff = _visible(scope, staff_id) if write else _private(scope, staff_id)
     store = visible_store(scope.user, store_id)
-    if write and not administers(scope.user, store.id):
+    if write and not policy.administers(scope.user, store.id):
         raise Forbidden(_l("Only the store's managers may change schedules."))
     if not write and not (staff.user_id == scope.user.id
                           or policy.can_manage_store(scope.user, store.id)):
@@ -332,7 +332,7 @@ def create_staff(data: dict[str, Any]) -> dict[str, Any]:
         if store is None or not scope.store_seen(store):
             raise ValidationFailed(_l("The input is not valid."), field_errors={
                 "store_ids": [gettext("Unknown id %(id)s.", id=store_id)]})
-        if not administers(scope.user, store_id):
+        if not policy.administers(scope.user, store_id):
             raise Forbidden(_l("You may add staff only to stores you manage."))
     service_ids = list(dict.fromkeys(data.pop("service_ids")))
     _check_ids(Service, service_ids, "service_ids")
@@ -456,7 +456,7 @@ def add_time_off(data: dict[str, Any], staff_id: int) -> dict[str, Any]:
     themselves request it (status ``requested``) for a manager to approve."""
     scope = _Scope(require_user())
     staff = _visible(scope, staff_id)
-    if any(administers(scope.user, s.id) for s in staff.stores):
+    if any(policy.administers(scope.user, s.id) for s in staff.stores):
         status = "approved"
     elif staff.user_id == scope.user.id:
         status = "requested"
@@ -478,7 +478,7 @@ def decide_time_off(staff_id: int, time_off_id: int, action: str) -> dict[str, A
     row = db.session.get(TimeOff, time_off_id)
     if row is None or row.staff_id != staff.id:
         raise not_found(_l("Time-off"))
-    if not any(administers(scope.user, s.id) for s in staff.stores):
+    if not any(policy.administers(scope.user, s.id) for s in staff.stores):
         raise Forbidden(_l("Only the managers of this person's stores may do this."))
     decided = schedules.decide_time_off(row.id, "approved" if action == "approve"
                                         else "rejected")

@@ -24,7 +24,7 @@ from ...models import STORE_STATUSES, Store, StoreHoliday, User
 from ...org import stores as service
 from ...org.hours import format_hours
 from ..common import Forbidden, audited, current_user, not_found, require_user
-from .access import administers, in_scope, require_brand_admin
+from .access import in_scope, require_brand_admin
 from .fields import ClockTime, WeekIn, WeekOut, week_dict, week_rows
 from .pagination import PageQuery, page_schema, paginate
 
@@ -128,7 +128,7 @@ def administered_store(store_id: int) -> tuple[User, Store]:
     """The store for a change by its managers: 401 anonymous, 404 unseen, 403 otherwise."""
     user = require_user()
     store = visible_store(user, store_id)
-    if not administers(user, store.id):
+    if not policy.administers(user, store.id):
         raise Forbidden(_l("Only the store's managers may change it."))
     return user, store
 

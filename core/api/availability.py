@@ -45,7 +45,7 @@ class AvailabilitySchema(ma.Schema):
     slots = ma.fields.List(ma.fields.Nested(SlotSchema))
 
 
-@blp.get("/stores/<int:store_id>/availability")
+@blp.get("/stores/<id:store_id>/availability")
 @blp.arguments(AvailabilityQuery, location="query")
 @blp.response(200, AvailabilitySchema)
 def availability(query: dict[str, Any], store_id: int) -> dict[str, Any]:
@@ -55,8 +55,6 @@ def availability(query: dict[str, Any], store_id: int) -> dict[str, Any]:
     local wall-clock time), minimum notice, booking horizon, closures, rosters, time-off
     and existing bookings. Daylight-saving changes are handled in the store's zone.
     """
-    if store_id > 2**31 - 1:
-        raise not_found(_l("Store"))
     conn = db.session.connection()
     start = query["date_from"]
     end = query["date_to"]

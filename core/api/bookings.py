@@ -11,7 +11,6 @@ from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
-from ..audit import acting_as
 from ..auth import policy
 from ..booking import idempotency, service
 from ..booking.lifecycle import TRANSITIONS
@@ -21,7 +20,7 @@ from ..errors import ValidationFailed
 from ..extensions import db
 from ..models import Booking, Service, StaffProfile, Store
 from ..validation import phone_field
-from .common import MAX_ID, Forbidden, Id, not_found, require_user
+from .common import Forbidden, Id, audited, not_found, require_user
 
 blp = Blueprint("bookings", __name__, url_prefix="/api/v1/bookings", description="Bookings")
 
@@ -112,6 +111,7 @@ def _replay(record: Any) -> Response:
 @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                       "schema": {"type": "string", "maxLength": 128},
                       "description": "retries with the same key and body replay the response"}])
+@audited
 def create(data: dict[str, Any]) -> Response:
     """Book a service. Staff of the store book for a customer (walk-in, phone); customers
     book for themselves. Re-checked inside the writing transaction: 409 if taken."""
@@ -161,11 +161,10 @@ def create(data: dict[str, Any]) -> Response:
             idempotency.remember(scope, key, digest, 201, body)
 
     try:
-        with acting_as(user.id, f"user:{user.id}"):  # history and audit name the caller
-            service.create_booking(
-                store=store, service=svc, customer=customer, start_at=data["start_at"],
-                staff=staff, source=source, note=data["note"],
-                idempotency_key=f"{user.id}:{key}" if key else None, before_commit=remember)
+        service.create_booking(
+            store=store, service=svc, customer=customer, start_at=data["start_at"],
+            staff=staff, source=source, note=data["note"],
+            idempotency_key=f"{user.id}:{key}" if key else None, before_commit=remember)
     except (service.SlotTaken, IntegrityError):
         # A concurrent request with the same key may have won the race: replay it.
         db.session.rollback()
@@ -180,14 +179,14 @@ def create(data: dict[str, Any]) -> Response:
 def _visible(booking_id: int) -> tuple[Booking, str]:
     user = require_user()
     # Ids beyond the column's range cannot exist (and overflow the driver: a 500).
-    booking = db.session.get(Booking, booking_id) if booking_id <= MAX_ID else None
+    booking = db.session.get(Booking, booking_id)
     relation = policy.booking_relation(user, booking) if booking else None
     if booking is None or relation is None:
         raise not_found(_l("Booking"))
     return booking, relation
 
 
-@blp.get("/<int:booking_id>")
+@blp.get("/<id:booking_id>")
 @blp.response(200, BookingOut)
 def read(booking_id: int) -> dict[str, Any]:
     """A booking with its status history (its store, its staff member or its customer)."""
@@ -202,9 +201,10 @@ ALLOWED = {
 }
 
 
-@blp.post("/<int:booking_id>/<any(confirm,decline,cancel,complete,no_show,reschedule):action>")
+@blp.post("/<id:booking_id>/<any(confirm,decline,cancel,complete,no_show,reschedule):action>")
 @blp.arguments(ActionIn)
 @blp.response(200, BookingOut)
+@audited
 def act(data: dict[str, Any], booking_id: int, action: str) -> dict[str, Any]:
     """Move a booking through its lifecycle: confirm, decline, cancel, complete, no_show,
     reschedule (give start_at, optionally staff_id). Illegal transitions get 409."""
@@ -221,11 +221,9 @@ def act(data: dict[str, Any], booking_id: int, action: str) -> dict[str, Any]:
                                                              "field.")]})
     if data["staff_id"] is not None and relation != "manager":
         raise Forbidden(_l("Only the store can move a booking to another staff member."))
-    user = require_user()
-    with acting_as(user.id, f"user:{user.id}"):  # history and audit name the caller
-        moved = service.transition(booking.id, action, reason=data["reason"].strip(),
-                                   by_customer=relation == "customer",
-                                   new_start=data["start_at"], new_staff_id=data["staff_id"])
+    moved = service.transition(booking.id, action, reason=data["reason"].strip(),
+                               by_customer=relation == "customer",
+                               new_start=data["start_at"], new_staff_id=data["staff_id"])
     return booking_dict(moved)
 
 

@@ -17,7 +17,7 @@ blp = Blueprint("calendar", __name__, url_prefix="/api/v1", description="iCalend
 ICS = "text/calendar; charset=utf-8"
 
 
-@blp.get("/bookings/<int:booking_id>/ics")
+@blp.get("/bookings/<id:booking_id>/ics")
 @blp.response(200, content_type="text/calendar")
 def booking_ics(booking_id: int) -> Response:
     """The booking as an iCalendar file (for its customer, staff member or store)."""

@@ -25,6 +25,7 @@ from ...errors import ValidationFailed
 from ...extensions import db
 from ...models import BOOKING_STATUSES, CUSTOMER_SOURCES, Booking, Customer, CustomerNote, Store
 from ...models import User as UserModel
+from ..bookings import BookingOut
 from ..common import Forbidden, audited, not_found, require_user
 from .access import in_scope
 from .pagination import PageQuery, page_schema, paginate
@@ -81,18 +82,11 @@ class HistoryQuery(PageQuery):
     status = ma.fields.String(validate=ma.validate.OneOf(BOOKING_STATUSES))
 
 
-class HistoryItem(ma.Schema):
-    id = ma.fields.Integer()
-    code = ma.fields.String()
-    store_id = ma.fields.Integer()
-    staff_id = ma.fields.Integer()
-    service_id = ma.fields.Integer()
-    start_at = ma.fields.String(metadata={"description": "store-local ISO 8601 with offset"})
-    end_at = ma.fields.String()
-    status = ma.fields.String()
-    price = ma.fields.Integer(metadata={"description": "minor units"})
-    currency = ma.fields.String()
-    source = ma.fields.String()
+class HistoryItem(BookingOut):
+    """A booking as the customer's history lists it: without notes and status trail."""
+
+    class Meta:
+        exclude = ("customer_id", "note", "history")
 
 
 # ------------------------------------------------------------------------- helpers

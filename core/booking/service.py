@@ -38,7 +38,7 @@ from ..models import (
     Store,
 )
 from ..plugins import plugins
-from ..scheduling import engine
+from ..scheduling import engine, localtime
 from ..scheduling.loader import StoreWindow, load_window
 from .lifecycle import EVENTS, next_status
 
@@ -74,8 +74,6 @@ def _who_can_take(window: StoreWindow, start_ts: int, *, source: str, now: int) 
         candidates = [start_ts]
     else:
         rule = window.rule(now)
-        from ..scheduling import localtime
-
         day = datetime.fromtimestamp(start_ts, window.tz).date()
         aligned = localtime.aligned_candidates(day, day, window.tz, window.step_min)
         candidates = [start_ts] if start_ts in set(aligned) else []

@@ -79,7 +79,7 @@ def _register_plugin_blueprints(app: Flask, registry: PluginRegistry,
             for result in caller(app=app):
                 for bp in result or []:
                     if isinstance(bp, SmorestBlueprint):  # documented in /api/v1/openapi.json
-                        app.extensions["fulian_api"].register_blueprint(bp)
+                        app.extensions["fulian_api"].register_plugin_blueprint(bp, name)
                     else:
                         app.register_blueprint(bp)
                     owners[bp.name] = name

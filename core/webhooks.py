@@ -117,37 +117,20 @@ def verify_signature(secret: str, timestamp: int | str, body: bytes | str, signa
 # --------------------------------------------------------------------- subscriptions
 
 
-def _valid_url(value: str) -> None:
-    message = gettext("Give an http:// or https:// URL with a host name.")
-    if not value or value != value.strip() or any(c.isspace() for c in value):
-        raise ma.ValidationError(message)
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError as exc:
-        raise ma.ValidationError(message) from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ma.ValidationError(message)
-
-
-def _valid_event(value: str) -> None:
-    if value != ALL_EVENTS and value not in EVENTS:
-        raise ma.ValidationError(gettext("Unknown event %(event)s; use one of: %(events)s.",
-                                         event=value, events=", ".join((*EVENTS, ALL_EVENTS))))
+_PORT = (r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
+         r"|6553[0-5]))?")
+_valid_url = v.rule(r"^https?://([A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
+                     r"|\[[0-9A-Fa-f:.]{2,45}\])" + _PORT + r"([/?#][!-~]*)?$",
+                     _l("Give an http:// or https:// URL with a host name."))
+_valid_event = ma.validate.OneOf((*EVENTS, ALL_EVENTS), error=str(_l(
+    "Unknown event; use one of the documented names or \"*\".")))
+_valid_secret = v.rule(r"^[!-~]{16,64}$",
+                        _l("A secret is 16 to 64 printable ASCII characters without spaces."))
 
 
 def _distinct(values: list[str]) -> None:
-    if not values:
-        raise ma.ValidationError(gettext("Subscribe to at least one event."))
     if len(set(values)) != len(values):
         raise ma.ValidationError(gettext("Each event may be listed only once."))
-
-
-def _valid_secret(value: str) -> None:
-    if not 16 <= len(value) <= 64 or not value.isascii() or not value.isprintable() \
-            or any(c.isspace() for c in value):
-        raise ma.ValidationError(gettext("A secret is 16 to 64 printable ASCII characters "
-                                         "without spaces."))
 
 
 class SubscriptionSchema(ma.Schema):
@@ -156,8 +139,10 @@ class SubscriptionSchema(ma.Schema):
     url = ma.fields.String(required=True, validate=[v.length(500), _valid_url],
                            metadata={"description": "http(s) URL that receives the posts"})
     events = ma.fields.List(ma.fields.String(validate=_valid_event), required=True,
-                            validate=_distinct,
-                            metadata={"description": "event names, or \"*\" for all"})
+                            validate=[ma.validate.Length(min=1, max=len(EVENTS) + 1, error=str(
+                                _l("Subscribe to at least one event."))), _distinct],
+                            metadata={"description": "event names, or \"*\" for all",
+                                      "uniqueItems": True})
     secret = ma.fields.String(load_default=None, allow_none=True, validate=_valid_secret,
                               metadata={"description": "omit to have one generated"})
 

@@ -10,7 +10,7 @@ import http
 from typing import Any
 
 import marshmallow as ma
-from flask import Flask, render_template
+from flask import Flask, current_app, json, render_template
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
@@ -28,7 +28,38 @@ class ProblemSchema(ma.Schema):
 
 
 class FulianApi(Api):
+    """flask-smorest's Api with problem+json errors and plugin-aware documentation."""
+
     ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._plugin_parts: dict[str, tuple[set[str], set[str]]] = {}
+        super().__init__(*args, **kwargs)
+
+    def register_plugin_blueprint(self, blp: Any, plugin: str) -> None:
+        """Document a plugin's resources; they leave the document while it is disabled
+        (the app mounts blueprints at start-up and 404s them once disabled)."""
+        def parts() -> tuple[set[str], set[str]]:
+            doc = self.spec.to_dict()
+            return set(doc.get("paths", {})), {t["name"] for t in doc.get("tags", [])}
+
+        paths, tags = parts()
+        self.register_blueprint(blp)
+        new_paths, new_tags = parts()
+        mine = self._plugin_parts.setdefault(plugin, (set(), set()))
+        mine[0].update(new_paths - paths)
+        mine[1].update(new_tags - tags)
+
+    def _openapi_json(self) -> Any:
+        doc = self.spec.to_dict()
+        registry = current_app.extensions["fulian_plugins"]
+        for plugin, (paths, tags) in self._plugin_parts.items():
+            if not registry.is_enabled(plugin):
+                for path in paths:
+                    doc["paths"].pop(path, None)
+                doc["tags"] = [t for t in doc.get("tags", []) if t["name"] not in tags]
+        return current_app.response_class(json.dumps(doc, indent=2),
+                                          mimetype="application/json")
 
     def _register_error_handlers(self) -> None:
         """Error handling is the app's (problem+json for /api, pages elsewhere)."""
@@ -59,11 +90,11 @@ def init_app(app: Flask) -> FulianApi:
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     })
     from . import auth, availability, bookings, calendar, rosters, webhooks
-    from .common import IdConverter
+    from .common import IdConverter, register_one_of_shapes
     from .resources import audit, catalog, customers, me, staff, stores
 
     app.url_map.converters["id"] = IdConverter
-    auth.register_schemas(api)
+    register_one_of_shapes(api)
     for module in (auth, availability, bookings, calendar, rosters, webhooks,
                    me, stores, catalog, staff, customers, audit):
         api.register_blueprint(module.blp)

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 
 from ..auth import sms, tokens
 from ..validation import phone_field
-from .common import require_user
+from .common import one_of_body, require_user
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Authentication")
 
@@ -62,9 +62,7 @@ class TokenSchema(ma.Schema):
 
 @blp.post("/token")
 @blp.arguments(LoginSchema, description="login + password, or phone + code")
-@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {
-    "oneOf": [{"$ref": "#/components/schemas/PasswordLogin"},
-              {"$ref": "#/components/schemas/CodeLogin"}]}}}})
+@blp.doc(**one_of_body(PasswordLogin=PasswordLoginSchema, CodeLogin=CodeLoginSchema))
 @blp.response(201, TokenSchema)
 def create_token(data: dict[str, Any]) -> dict[str, Any]:
     """Exchange a login and password (or a phone and SMS code) for a bearer token.
@@ -94,9 +92,3 @@ def revoke_token() -> None:
     """Revoke the token used for this request."""
     require_user()
     tokens.revoke(request.headers["Authorization"][7:].strip())
-
-
-def register_schemas(api: Any) -> None:
-    """Schemas referenced only from hand-written documentation."""
-    api.spec.components.schema("PasswordLogin", schema=PasswordLoginSchema)
-    api.spec.components.schema("CodeLogin", schema=CodeLoginSchema)

@@ -51,6 +51,8 @@ class AvailabilitySchema(ma.Schema):
 def availability(query: dict[str, Any], store_id: int) -> dict[str, Any]:
     """Bookable start times in the store's time zone, each with who can take it.
 
+    422 when ``date_to`` is before ``date_from`` (today when omitted).
+
     Times honour the service duration and buffers, the store's slot step (aligned to
     local wall-clock time), minimum notice, booking horizon, closures, rosters, time-off
     and existing bookings. Daylight-saving changes are handled in the store's zone.

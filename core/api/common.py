@@ -18,6 +18,23 @@ from ..models import User
 
 MAX_ID = 2**31 - 1
 F = TypeVar("F", bound=Callable[..., Any])
+ONE_OF_SHAPES: dict[str, type[ma.Schema]] = {}
+
+
+def one_of_body(**shapes: type[ma.Schema]) -> dict[str, Any]:
+    """Documentation of a request body that takes exactly one of several shapes (JSON
+    Schema ``oneOf``), for ``@blp.doc``. The loading schema accepts the union and
+    enforces "exactly one" itself; publishing the shapes lets clients and fuzzers tell a
+    well-formed body from a malformed one. Shapes are registered as components by name."""
+    ONE_OF_SHAPES.update(shapes)
+    refs = [{"$ref": f"#/components/schemas/{name}"} for name in shapes]
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"oneOf": refs}}}}}
+
+
+def register_one_of_shapes(api: Any) -> None:
+    for name, schema in ONE_OF_SHAPES.items():
+        api.spec.components.schema(name, schema=schema)
 
 
 class Forbidden(FulianError):

@@ -60,13 +60,15 @@ class ShiftIn(ma.Schema):
                                 validate=ma.validate.Range(0, 1440))
 
 
-def _store(store_id: int) -> Store:
+def _store(store_id: int, *, write: bool = True) -> Store:
+    """The store if the caller works with it: its front desk reads the roster (who is
+    on today), its managers change it."""
     user = require_user()
     # Ids beyond the column's range cannot exist (and overflow the driver: a 500).
     store = db.session.get(Store, store_id)
     if store is None or not policy.can_manage_store(user, store_id):
         raise not_found(_l("Store"))
-    if not policy.administers(user, store_id):
+    if write and not policy.administers(user, store_id):
         raise Forbidden(_l("Only managers may change rosters."))
     return store
 
@@ -93,7 +95,8 @@ def generate(data: dict[str, Any], store_id: int, week: str) -> dict[str, Any]:
 @blp.get(f"/<id:store_id>/rosters/{WEEK}")
 @blp.response(200, RosterSchema)
 def read(store_id: int, week: str) -> dict[str, Any]:
-    store = _store(store_id)
+    """The week's roster with its explained gaps (managers and front desk)."""
+    store = _store(store_id, write=False)
     return _out(rostering.get_roster(store.id, week))
 
 

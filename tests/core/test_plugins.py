@@ -101,8 +101,18 @@ def test_disabling_hides_routes_at_once_and_keeps_data(make_app):
     with app.app_context():
         db.session.add(fulian_contract.ContractNote(body="kept"))
         db.session.commit()
+    # the plugin's API resources are served and documented with the core's
+    assert client.get("/api/v1/contract/notes").json == {"count": 1}
+    doc = client.get("/api/v1/openapi.json").json
+    assert "/api/v1/contract/notes" in doc["paths"]
+    assert "contract_api" in {t["name"] for t in doc["tags"]}
+    with app.app_context():
         app.extensions["fulian_plugins"].set_enabled("contract", False)
     assert client.get("/contract/").status_code == 404
+    assert client.get("/api/v1/contract/notes").status_code == 404
+    doc = client.get("/api/v1/openapi.json").json
+    assert "/api/v1/contract/notes" not in doc["paths"] and "/api/v1/stores" in doc["paths"]
+    assert "contract_api" not in {t["name"] for t in doc["tags"]}
     fulian_contract.CALLS.clear()
     with app.app_context():
         assert app.extensions["fulian_plugins"].call("fulian_menu_items", face="admin",

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ...models import AuditEntry
 from ..common import Id, require_user
 from .access import require_brand_admin
-from .fields import plausible_instant
+from .fields import Instant
 from .pagination import PageQuery, page_schema, paginate
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
@@ -25,9 +25,9 @@ class AuditQuery(PageQuery):
                                    metadata={"description": "table name, e.g. stores"})
     entity_id = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
     actor_user_id = Id(strict=False)
-    since = ma.fields.AwareDateTime(format="iso", validate=plausible_instant, metadata={
+    since = Instant(metadata={
         "description": "entries at or after this instant (ISO 8601 with offset)"})
-    until = ma.fields.AwareDateTime(format="iso", validate=plausible_instant, metadata={
+    until = Instant(metadata={
         "description": "entries before this instant"})
 
     @ma.validates_schema(skip_on_field_errors=True)
@@ -53,7 +53,8 @@ class AuditOut(ma.Schema):
 @blp.arguments(AuditQuery, location="query")
 @blp.response(200, page_schema(AuditOut, "AuditPage"))
 def list_audit(args: dict[str, Any]) -> dict[str, Any]:
-    """Audit entries, newest first, filtered by entity, actor and time."""
+    """Audit entries, newest first, filtered by entity, actor and time (422 when
+    ``until`` is not after ``since``)."""
     require_brand_admin(require_user())
     query = select(AuditEntry).order_by(AuditEntry.id.desc())
     if args.get("entity_type"):

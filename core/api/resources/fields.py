@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
+from ... import validation as v
 from ...errors import ValidationFailed
 from ...org.hours import DAYS, format_hours, parse_hours
-
-_CLOCK = re.compile(r"^(\d{2}):(\d{2})$")
+from ..common import one_of_body
 
 
 class ClockTime(ma.fields.String):
@@ -22,17 +21,14 @@ class ClockTime(ma.fields.String):
 
     def __init__(self, **kwargs: Any) -> None:
         metadata = {"description": "local time HH:MM (00:00-24:00)", "example": "09:30",
-                    **kwargs.pop("metadata", {})}
+                    "pattern": v.valid_clock.regex.pattern, **kwargs.pop("metadata", {})}
         super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
         text = super()._deserialize(value, attr, data, **kwargs)
-        m = _CLOCK.match(text)
-        if m is not None:
-            hours, minutes = int(m.group(1)), int(m.group(2))
-            if minutes <= 59 and (hours < 24 or (hours == 24 and minutes == 0)):
-                return hours * 60 + minutes
-        raise ma.ValidationError(gettext("Use a time like 09:30 (00:00 to 24:00)."))
+        v.valid_clock(text)
+        hours, minutes = text.split(":")
+        return int(hours) * 60 + int(minutes)
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
@@ -40,14 +36,22 @@ class ClockTime(ma.fields.String):
         return f"{int(value) // 60:02d}:{int(value) % 60:02d}"
 
 
-def plausible_instant(value: datetime) -> None:
-    """Refuse instants that cannot be stored in UTC (year 1 or 9999 with an offset) or
-    make no sense for a salon: keep to the years 1970-2200."""
-    try:
-        year = value.astimezone(UTC).year
-    except (OverflowError, ValueError):
-        year = 0
-    if not 1970 <= year <= 2200:
+class Instant(ma.fields.AwareDateTime):
+    """An ISO 8601 instant with offset in the years 1970-2200: a salon has no use for
+    others, and year 1 or 9999 with an offset cannot be stored in UTC. The year range is
+    published as a pattern."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"description": "ISO 8601 with offset", "pattern": _YEARS,
+                    **kwargs.pop("metadata", {})}
+        super().__init__(format="iso", validate=_plausible, metadata=metadata, **kwargs)
+
+
+_YEARS = r"^(19[7-9][0-9]|2[01][0-9][0-9]|2200)-"
+
+
+def _plausible(value: datetime) -> None:
+    if not 1970 <= value.year <= 2200:
         raise ma.ValidationError(gettext("Give a date between 1970 and 2200."))
 
 
@@ -76,6 +80,20 @@ class WeekIn(ma.Schema):
         if ("text" in data) == ("intervals" in data):
             raise ma.ValidationError(gettext("Give either text or intervals."),
                                      field_name="text")
+
+
+class WeekText(ma.Schema):
+    text = ma.fields.String(required=True, validate=ma.validate.Length(max=1000),
+                            metadata={"description": WeekIn._declared_fields["text"]
+                                      .metadata["description"]})
+
+
+class WeekIntervals(ma.Schema):
+    intervals = ma.fields.List(ma.fields.Nested(WeekInterval), required=True,
+                               validate=ma.validate.Length(max=100))
+
+
+WEEK_BODY = one_of_body(WeekText=WeekText, WeekIntervals=WeekIntervals)
 
 
 class WeekOut(ma.Schema):

@@ -30,7 +30,7 @@ from ...org import staff as service
 from ...scheduling import schedules
 from ..common import Forbidden, Id, audited, current_user, not_found, require_user
 from .access import in_scope
-from .fields import ClockTime, WeekIn, WeekOut, plausible_instant, week_dict, week_rows
+from .fields import WEEK_BODY, ClockTime, Instant, WeekIn, WeekOut, week_dict, week_rows
 from .pagination import PageQuery, page_schema, paginate
 from .stores import visible_store
 
@@ -143,10 +143,8 @@ class OverrideOut(ma.Schema):
 
 
 class TimeOffIn(ma.Schema):
-    start_at = ma.fields.AwareDateTime(required=True, format="iso",
-                                       validate=plausible_instant,
-                                       metadata={"description": "ISO 8601 with offset"})
-    end_at = ma.fields.AwareDateTime(required=True, format="iso", validate=plausible_instant)
+    start_at = Instant(required=True)
+    end_at = Instant(required=True)
     reason = ma.fields.String(load_default="", validate=v.length(200))
 
     @ma.validates_schema(skip_on_field_errors=True)
@@ -401,12 +399,14 @@ def read_availability(args: dict[str, Any], staff_id: int) -> dict[str, Any]:
 @blp.put("/<id:staff_id>/availability")
 @blp.arguments(StoreArg, location="query")
 @blp.arguments(WeekIn)
+@blp.doc(**WEEK_BODY)
 @blp.response(200, AvailabilityOut)
 @audited
 def replace_availability(args: dict[str, Any], data: dict[str, Any], staff_id: int
                          ) -> dict[str, Any]:
     """Replace the weekly template at a store (the store's managers). Same forms as store
-    hours; ``{"text": ""}`` or ``{"intervals": []}`` removes the template."""
+    hours; ``{"text": ""}`` or ``{"intervals": []}`` removes the template. 422 when the
+    text does not parse or intervals are out of order."""
     _, staff, store = _schedule_target(staff_id, args["store_id"], write=True)
     text, _rows = week_rows(data)
     schedules.set_weekly(staff.id, store.id, text)
@@ -419,7 +419,8 @@ def replace_availability(args: dict[str, Any], data: dict[str, Any], staff_id: i
 @audited
 def set_override(data: dict[str, Any], staff_id: int) -> dict[str, Any]:
     """Replace one day's availability at a store (the store's managers); an empty list
-    of intervals marks the day off."""
+    of intervals marks the day off. 422 when an interval ends before it starts or
+    intervals overlap."""
     _, staff, store = _schedule_target(staff_id, data["store_id"], write=True)
     intervals = [(i["start"], i["end"]) for i in data["intervals"]]
     schedules.set_override(staff.id, store.id, data["day"], intervals)
@@ -453,7 +454,8 @@ def list_time_off(args: dict[str, Any], staff_id: int) -> dict[str, Any]:
 @audited
 def add_time_off(data: dict[str, Any], staff_id: int) -> dict[str, Any]:
     """Time away. Managers of the person's stores record it approved; the person
-    themselves request it (status ``requested``) for a manager to approve."""
+    themselves request it (status ``requested``) for a manager to approve. 422 when
+    ``end_at`` is not after ``start_at`` or the span exceeds 366 days."""
     scope = _Scope(require_user())
     staff = _visible(scope, staff_id)
     if any(policy.administers(scope.user, s.id) for s in staff.stores):

@@ -25,7 +25,7 @@ from ...org import stores as service
 from ...org.hours import format_hours
 from ..common import Forbidden, audited, current_user, not_found, require_user
 from .access import in_scope, require_brand_admin
-from .fields import ClockTime, WeekIn, WeekOut, week_dict, week_rows
+from .fields import WEEK_BODY, ClockTime, WeekIn, WeekOut, week_dict, week_rows
 from .pagination import PageQuery, page_schema, paginate
 
 blp = Blueprint("stores", __name__, url_prefix="/api/v1/stores",
@@ -202,12 +202,14 @@ def read_hours(store_id: int) -> dict[str, Any]:
 
 @blp.put("/<id:store_id>/hours")
 @blp.arguments(WeekIn)
+@blp.doc(**WEEK_BODY)
 @blp.response(200, HoursOut)
 @audited
 def replace_hours(data: dict[str, Any], store_id: int) -> dict[str, Any]:
     """Replace the weekly opening hours. Send ``{"text": "mon-fri 09:00-21:00"}`` or
     ``{"intervals": [{"weekday": 0, "start": "09:00", "end": "21:00"}, ...]}``; several
-    intervals on one day make a break. At least one interval."""
+    intervals on one day make a break. At least one interval; 422 when the text does not
+    parse or an interval ends before it starts."""
     _, store = administered_store(store_id)
     text, rows = week_rows(data)
     if not rows:
@@ -240,7 +242,8 @@ def list_holidays(args: dict[str, Any], store_id: int) -> dict[str, Any]:
 @audited
 def set_holiday(data: dict[str, Any], store_id: int) -> dict[str, Any]:
     """Close the store on a day, or give it special hours (``opens``/``closes``). Replaces
-    an existing exception on that day."""
+    an existing exception on that day. 422 when only one of the times is given or the
+    store would close before it opens."""
     _, store = administered_store(store_id)
     try:
         holiday = service.set_holiday(store.id, {

@@ -55,15 +55,16 @@ def create_app(config: dict[str, Any] | None = None, extra_plugins: Iterable[Any
     theming.init_app(app)
     jobs.init_app(app)
 
-    from . import api
+    from . import api, web
     from .web import context, errors, home
 
     context.init_app(app)
     api.init_app(app)
     errors.init_app(app)
     _register_plugin_blueprints(app, registry, enabled)
-    ratelimit.init_app(app)
     app.register_blueprint(home.bp)
+    web.init_app(app)
+    ratelimit.init_app(app)
     return app
 
 

@@ -18,12 +18,14 @@ LIMITS: dict[str, str] = {
     "auth.create_token": "20 per minute; 200 per hour",
     "auth.sms_code": "5 per minute; 30 per hour",
     "bookings.create": "120 per minute",
+    "account.login": "20 per minute; 200 per hour",
+    "account.customer_login": "10 per minute; 60 per hour",
 }
 
 
 def _sms_phone() -> str:
     data = request.get_json(silent=True)
-    phone = data.get("phone") if isinstance(data, dict) else None
+    phone = data.get("phone") if isinstance(data, dict) else request.form.get("phone")
     return f"phone:{phone}" if isinstance(phone, str) else get_remote_address()
 
 

@@ -1,0 +1,9 @@
+"""The merchant back office (B端)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+from . import dashboard, bookings, customers, setup, roster, platform  # noqa: E402,F401 - views register on bp

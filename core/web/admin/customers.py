@@ -6,6 +6,7 @@ from flask import render_template
 
 from . import bp
 
+
 @bp.get("/customers")
 def customers(**_kw):  # noqa: ANN201
     return render_template("_todo.html", face="admin", title="customers")

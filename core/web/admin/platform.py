@@ -6,6 +6,7 @@ from flask import render_template
 
 from . import bp
 
+
 @bp.get("/plugins")
 def plugins(**_kw):  # noqa: ANN201
     return render_template("_todo.html", face="admin", title="plugins")

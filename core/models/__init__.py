@@ -11,6 +11,7 @@ from .brand import BrandSettings
 from .catalog import Service, ServiceCategory, StoreServiceOffer
 from .customer import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag
 from .integration import SmsCode, SmsMessage, WebhookDelivery, WebhookSubscription
+from .ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from .schedule import (
     AvailabilityOverride,
     CoverageRule,
@@ -26,6 +27,7 @@ from .system import AuditEntry, InstalledLicense, JobRecord, PluginState
 from .user import BRAND_ROLES, ROLES, ApiToken, RoleAssignment, User
 
 __all__ = [
+    "LedgerAccount", "LedgerEntry", "LedgerTransaction",
     "SmsCode", "SmsMessage", "WebhookDelivery", "WebhookSubscription",
     "ApiToken",
     "AvailabilityOverride", "CoverageRule", "IdempotencyRecord", "Roster", "RosterShift",

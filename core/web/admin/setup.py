@@ -1,23 +1,7 @@
-"""(stub: to be written)"""
+"""Back office set-up pages: stores, services and staff (``admin.stores``,
+``admin.services``, ``admin.staff`` and their sub-pages). The views live in the
+``setup_*`` modules; importing them registers them on the admin blueprint."""
 
 from __future__ import annotations
 
-from flask import render_template
-
-from . import bp
-
-
-@bp.get("/stores")
-def stores(**_kw):  # noqa: ANN201
-    return render_template("_todo.html", face="admin", title="stores")
-
-
-@bp.get("/services")
-def services(**_kw):  # noqa: ANN201
-    return render_template("_todo.html", face="admin", title="services")
-
-
-@bp.get("/staff")
-def staff(**_kw):  # noqa: ANN201
-    return render_template("_todo.html", face="admin", title="staff")
-
+from . import setup_services, setup_staff, setup_stores  # noqa: F401 - views register on bp

@@ -137,6 +137,12 @@ def _detail(booking: Booking, form: Form | None = None, action: str | None = Non
     form.values.setdefault("start_at", row.start_local.strftime("%Y-%m-%dT%H:%M"))
     form.values.setdefault("staff_id", "")
     allowed = {a for a, (sources, _target) in TRANSITIONS.items() if booking.status in sources}
+    now = utcnow()
+    # The service refuses these before their time; offer them only when they can work.
+    if now < booking.start_at - timedelta(minutes=30):
+        allowed.discard("complete")
+    if now < booking.start_at:
+        allowed.discard("no_show")
     return render_template(
         "admin/bookings_detail.html", face="admin", r=row, booking=booking, form=form,
         failed_action=action, allowed=allowed, actors=_actor_names(booking),

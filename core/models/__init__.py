@@ -12,6 +12,7 @@ from .catalog import Service, ServiceCategory, StoreServiceOffer
 from .customer import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag
 from .integration import SmsCode, SmsMessage, WebhookDelivery, WebhookSubscription
 from .ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from .order import ORDER_STATUSES, Order, OrderAdjustment, OrderLine, Payment, Refund
 from .schedule import (
     AvailabilityOverride,
     CoverageRule,
@@ -28,6 +29,7 @@ from .user import BRAND_ROLES, ROLES, ApiToken, RoleAssignment, User
 
 __all__ = [
     "LedgerAccount", "LedgerEntry", "LedgerTransaction",
+    "ORDER_STATUSES", "Order", "OrderAdjustment", "OrderLine", "Payment", "Refund",
     "SmsCode", "SmsMessage", "WebhookDelivery", "WebhookSubscription",
     "ApiToken",
     "AvailabilityOverride", "CoverageRule", "IdempotencyRecord", "Roster", "RosterShift",

@@ -1,0 +1,181 @@
+"""Orders and the money around them: quote, order for a booking, payments, refunds.
+
+Every function that moves money posts to the ledger in the same transaction as the
+order change, with an idempotency key derived from the payment or refund row, so a
+retry can never move money twice. Over-payment and over-refund are refused by atomic
+conditional updates of the order's running totals, which also holds when two desks
+press "pay" at the same moment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+
+from ..catalog.services import price_at
+from ..db import utcnow, write_transaction
+from ..errors import NotFound, RuleViolation, ValidationFailed
+from ..extensions import db
+from ..models import (
+    Booking,
+    BrandSettings,
+    Customer,
+    Order,
+    OrderAdjustment,
+    OrderLine,
+    Payment,
+    Refund,
+    Service,
+    Store,
+)
+from . import ledger
+from .pricing import Quote, QuoteLine, build_quote
+
+#: built-in tenders and the store account that receives the money
+TENDER_ACCOUNTS = {"cash": "cash", "sandbox": "online"}
+
+
+def _currency() -> str:
+    brand = db.session.get(BrandSettings, 1)
+    return (brand.currency if brand else None) or "CNY"
+
+
+def quote_for_service(store: Any, service: Any, customer: Any) -> Quote:
+    """What booking ``service`` at ``store`` would cost ``customer``, explained."""
+    line = QuoteLine(kind="booking", description=service.name,
+                     unit_price=price_at(service, store.id))
+    return build_quote(store, customer, [line], _currency())
+
+
+def get_order(order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        raise NotFound(_l("Order not found."))
+    return order
+
+
+def order_for_booking(booking: Booking, user_id: int | None = None) -> Order:
+    """The booking's order, created from a fresh quote on first use (one per booking)."""
+    existing = db.session.scalars(select(Order).where(
+        Order.booking_id == booking.id, Order.status != "cancelled")).first()
+    if existing is not None:
+        return existing
+    with write_transaction() as session:
+        booking = session.get(Booking, booking.id)
+        again = session.scalars(select(Order).where(
+            Order.booking_id == booking.id, Order.status != "cancelled")).first()
+        if again is not None:
+            return again
+        service = session.get(Service, booking.service_id)
+        line = QuoteLine(kind="booking", description=service.name,
+                         unit_price=booking.price, ref_id=booking.id)
+        quote = build_quote(session.get(Store, booking.store_id),
+                            session.get(Customer, booking.customer_id), [line],
+                            booking.currency)
+        order = Order(store_id=booking.store_id, customer_id=booking.customer_id,
+                      booking_id=booking.id, currency=booking.currency,
+                      subtotal=quote.subtotal, total=quote.total, created_by=user_id)
+        order.lines = [OrderLine(kind=li.kind, ref_id=li.ref_id, description=li.description,
+                                 quantity=li.quantity, unit_price=li.unit_price,
+                                 amount=li.amount) for li in quote.lines]
+        order.adjustments = [OrderAdjustment(position=i, source=a.source, label=a.label,
+                                             amount=a.amount)
+                             for i, a in enumerate(quote.adjustments)]
+        if order.total == 0:
+            order.status = "paid"
+        session.add(order)
+    return order
+
+
+def _tender_account(order: Order, provider: str) -> str:
+    purpose = TENDER_ACCOUNTS.get(provider)
+    if purpose is None:
+        raise ValidationFailed(_l("The input is not valid."), field_errors={
+            "provider": [_l("Unknown payment method %(code)s.", code=provider)]})
+    return f"store:{order.store_id}:{purpose}"
+
+
+def _commission(amount: int) -> int:
+    """The platform's fee on a payment (basis points, FULIAN_COMMISSION_BPS; 0 = off)."""
+    bps = int(current_app.config.get("FULIAN_COMMISSION_BPS", 0) or 0)
+    return amount * bps // 10_000
+
+
+def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None,
+        external_ref: str | None = None) -> Payment:
+    """Record a settled payment (cash at the desk, or a verified online callback)."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"amount": [_l("Give a positive amount.")]})
+    with write_transaction() as session:
+        order = get_order(order_id)
+        account = _tender_account(order, provider)
+        if order.status != "open":
+            raise RuleViolation(_l("This order is %(status)s; it takes no payment.",
+                                   status=order.status))
+        taken = session.execute(update(Order).where(
+            Order.id == order.id, Order.paid + amount <= Order.total
+        ).values(paid=Order.paid + amount)).rowcount
+        if not taken:
+            raise RuleViolation(_l("That is more than the %(due)s still due.",
+                                   due=order.total - order.paid))
+        payment = Payment(order_id=order.id, provider=provider, amount=amount,
+                          status="succeeded", external_ref=external_ref,
+                          settled_at=utcnow(), recorded_by=user_id)
+        session.add(payment)
+        session.flush()
+        legs = [(account, amount), (f"store:{order.store_id}:revenue", -amount)]
+        fee = _commission(amount)
+        if fee:
+            legs += [(f"store:{order.store_id}:commission_expense", fee),
+                     ("platform:0:commission", -fee)]
+        txn = ledger.post("payment", legs, reference=f"order:{order.id}",
+                          idempotency_key=f"payment:{payment.id}", currency=order.currency)
+        payment.ledger_txn_id = txn.id
+        session.expire(order)
+        if order.paid == order.total:
+            order.status = "paid"
+    return payment
+
+
+def refund(order_id: int, amount: int, reason: str = "", *, user_id: int | None = None
+           ) -> list[Refund]:
+    """Refund up to what was paid, back to the original tenders (newest payment first)."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"amount": [_l("Give a positive amount.")]})
+    refunds: list[Refund] = []
+    with write_transaction() as session:
+        order = get_order(order_id)
+        taken = session.execute(update(Order).where(
+            Order.id == order.id, Order.refunded + amount <= Order.paid
+        ).values(refunded=Order.refunded + amount)).rowcount
+        if not taken:
+            raise RuleViolation(_l("At most %(left)s can still be refunded.",
+                                   left=order.paid - order.refunded))
+        left = amount
+        for payment in sorted(order.payments, key=lambda p: p.id, reverse=True):
+            if left == 0:
+                break
+            share = min(left, payment.amount - payment.refunded)
+            if payment.status != "succeeded" or share <= 0:
+                continue
+            row = Refund(order_id=order.id, payment_id=payment.id, amount=share,
+                         reason=reason[:200], created_by=user_id)
+            session.add(row)
+            session.flush()
+            txn = ledger.post("refund", [(f"store:{order.store_id}:refunds", share),
+                                         (_tender_account(order, payment.provider), -share)],
+                              reference=f"order:{order.id}",
+                              idempotency_key=f"refund:{row.id}", currency=order.currency)
+            row.ledger_txn_id = txn.id
+            payment.refunded += share
+            left -= share
+            refunds.append(row)
+        session.expire(order)
+        if order.refunded == order.paid and order.paid > 0:
+            order.status = "refunded"
+    return refunds

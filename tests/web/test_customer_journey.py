@@ -74,6 +74,11 @@ def test_new_customer_books_on_the_phone_and_cancels(page: Any, site: Site) -> N
     page.wait_for_url("**/me/bookings")
     assert page.locator(f"a[href='/me/bookings/{code}']").count() == 1
     shot(page, "customer-my-bookings")
+    page.goto(f"/me/bookings/{code}/reschedule")
+    page.locator("a.slot").last.click()
+    page.wait_for_url(re.compile(r".*/reschedule\?start=.*"))
+    assert page.locator("#move button[type=submit]").count() == 1
+    shot(page, "customer-reschedule")
     page.goto(f"/me/bookings/{code}")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("form[action$='/cancel'] button")

@@ -404,3 +404,24 @@ def test_store_rows_stay_in_scope(site: Site) -> None:
             update_store("jingan", {"status": "active"})
     with app_ctx(site):
         assert db.session.get(Store, 2).status == "active"
+
+
+def test_month_navigation_and_cancelled_booking_cannot_move(site: Site) -> None:
+    client = site.client()
+    html = client.get("/book?store=1&service=1").get_data(as_text=True)
+    nxt = re.search(r'href="([^"]+)" aria-label="[^"]*"\s*>›', html)
+    assert nxt, "no link to the next month"
+    later_month = client.get(unescape(nxt.group(1)))
+    assert later_month.status_code == 200
+    assert 'class="day free' in later_month.get_data(as_text=True)
+    assert client.get("/book?store=1&service=1&month=1999-01").status_code == 200
+    assert client.get("/book?store=1&service=1&month=garbage&day=nope").status_code == 200
+
+    customer = customer_client(site, "13900000014")
+    resp, _ = book(site, customer, f"/book?store=1&service=2&day={later(5)}")
+    code = resp.headers["Location"].rsplit("/", 1)[1]
+    assert post_form(customer, f"/me/bookings/{code}/cancel", {},
+                     page_url=f"/me/bookings/{code}").status_code == 302
+    page = customer.get(f"/me/bookings/{code}/reschedule")
+    assert page.status_code == 409 and 'class="slot"' not in page.get_data(as_text=True)
+    assert "<svg" not in customer.get(f"/me/bookings/{code}").get_data(as_text=True)

@@ -24,6 +24,7 @@ from ...audit import acting_as
 from ...auth import policy
 from ...booking import ics
 from ...booking import service as booking_service
+from ...booking.lifecycle import IllegalTransition, next_status
 from ...crm.customers import update_customer
 from ...db import utcnow
 from ...errors import FulianError
@@ -197,6 +198,11 @@ def reschedule(code: str) -> Any:
         else:
             flash(_("Your booking is moved."), "success")
             return redirect(url_for("customer.booking", code=booking.code))
+    if booking.status not in ACTIVE_STATUSES and message is None:
+        try:
+            next_status(booking.status, "reschedule")
+        except IllegalTransition as exc:
+            message, status = str(exc.message), exc.status
     if not view.can_reschedule and message is None:
         message = _("Online changes close %(minutes)d minutes before the start; please call "
                     "the store.", minutes=view.store.reschedule_window_min)

@@ -89,13 +89,13 @@ def init_app(app: Flask) -> FulianApi:
     api = FulianApi(app, spec_kwargs={
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     })
-    from . import auth, availability, bookings, calendar, rosters, webhooks
+    from . import auth, availability, bookings, calendar, orders, rosters, webhooks
     from .common import IdConverter, register_one_of_shapes
     from .resources import audit, catalog, customers, me, staff, stores
 
     app.url_map.converters["id"] = IdConverter
     register_one_of_shapes(api)
-    for module in (auth, availability, bookings, calendar, rosters, webhooks,
+    for module in (auth, availability, bookings, calendar, orders, rosters, webhooks,
                    me, stores, catalog, staff, customers, audit):
         api.register_blueprint(module.blp)
     app.extensions["fulian_api"] = api

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import BRAND_ROLES, Booking, Customer, StaffProfile, User
+from ..models import BRAND_ROLES, Booking, Customer, Order, StaffProfile, User
 
 STORE_ROLES = ("store_manager", "front_desk")
 #: store roles that may change a store's settings, staff, schedules and rosters
@@ -83,5 +83,22 @@ def booking_relation(user: User | None, booking: Booking) -> str | None:
         return "staff"
     customer = customer_of(user)
     if customer is not None and customer.id == booking.customer_id:
+        return "customer"
+    return None
+
+
+def order_relation(user: User | None, order: Order) -> str | None:
+    """How the user relates to an order: as for its booking (the store, the staff member
+    who serves it, the customer), or the store / the customer for an order without one."""
+    if user is None:
+        return None
+    if order.booking_id is not None:
+        booking = db.session.get(Booking, order.booking_id)
+        if booking is not None:
+            return booking_relation(user, booking)
+    if can_manage_store(user, order.store_id):
+        return "manager"
+    customer = customer_of(user)
+    if customer is not None and customer.id == order.customer_id:
         return "customer"
     return None

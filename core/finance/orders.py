@@ -9,6 +9,7 @@ press "pay" at the same moment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
@@ -105,8 +106,10 @@ def _commission(amount: int) -> int:
 
 
 def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None,
-        external_ref: str | None = None) -> Payment:
-    """Record a settled payment (cash at the desk, or a verified online callback)."""
+        external_ref: str | None = None,
+        before_commit: Callable[[Payment], None] | None = None) -> Payment:
+    """Record a settled payment (cash at the desk, or a verified online callback).
+    ``before_commit`` runs inside the transaction (e.g. to store an idempotent reply)."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValidationFailed(_l("The input is not valid."),
                                field_errors={"amount": [_l("Give a positive amount.")]})
@@ -138,11 +141,14 @@ def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None
         session.expire(order)
         if order.paid == order.total:
             order.status = "paid"
+        if before_commit is not None:
+            session.flush()
+            before_commit(payment)
     return payment
 
 
-def refund(order_id: int, amount: int, reason: str = "", *, user_id: int | None = None
-           ) -> list[Refund]:
+def refund(order_id: int, amount: int, reason: str = "", *, user_id: int | None = None,
+           before_commit: Callable[[list[Refund]], None] | None = None) -> list[Refund]:
     """Refund up to what was paid, back to the original tenders (newest payment first)."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValidationFailed(_l("The input is not valid."),
@@ -178,4 +184,7 @@ def refund(order_id: int, amount: int, reason: str = "", *, user_id: int | None 
         session.expire(order)
         if order.refunded == order.paid and order.paid > 0:
             order.status = "refunded"
+        if before_commit is not None:
+            session.flush()
+            before_commit(refunds)
     return refunds

@@ -26,6 +26,7 @@ import pytest
 
 from core.db import write_transaction
 from core.extensions import db
+from core.finance import orders
 from core.models import AuditEntry, Booking, StaffProfile, WebhookDelivery, WebhookSubscription
 from core.scheduling.schedules import add_time_off
 from tests.core.api.resources_world import BACKENDS, World, world_fixture
@@ -116,6 +117,15 @@ MATRIX: dict[str, tuple[Any, str]] = {
     "POST /api/v1/bookings/{booking_id}/{action}": ({"reason": "matrix"},  # cancel
                                                     "AA YY NN YN YN YY"),
     "GET /api/v1/calendar/staff/{token}.ics": (None, "YN YN YN YN YN YN"),
+    # money: quotes are public (for published services); an order is seen by those who
+    # see its booking
+    "POST /api/v1/orders/quote": ({"store_id": "{store_id}", "service_id": "{service_id}"},
+                                  "YN YN YN YN YN YN"),
+    "POST /api/v1/bookings/{booking_id}/order": (None, "AA YY YN YN YN YY"),
+    "GET /api/v1/orders/{order_id}": (None, "AA YY YN YN YN YY"),
+    "POST /api/v1/orders/{order_id}/payments": ({"provider": "cash", "amount": 100},
+                                                "AA NN YN YN YN YY"),
+    "POST /api/v1/orders/{order_id}/refunds": ({"amount": 50}, "AA NN NN NN YN YY"),
     # customers: the brand's CRM for the front desk and up; a customer sees themself
     "GET /api/v1/customers": (None, "AA NN NN YY YY YY"),
     "POST /api/v1/customers": ({"phone": "13900000002", "name": "New"},
@@ -154,17 +164,23 @@ def _targets(world: World) -> dict[str, dict[str, Any]]:
         codes = {b.id: b.code for b in session.query(Booking)}
         tokens = {s.id: s.calendar_token for s in session.query(StaffProfile)}
         hook_id, delivery_id = hook.id, delivery.id
+        order_ids = {}
+        for name in ("booking_n", "booking_s"):
+            order = orders.order_for_booking(session.get(Booking, ids[name]))
+            order_ids[name] = order.id
     common = {"week": WEEK, "tag": "vip", "day": TOMORROW, "subscription_id": hook_id,
               "delivery_id": delivery_id, "category_id": ids["hair"]}
     return {
         "own": {**common, "store_id": ids["north"], "staff_id": ids["ann"],
                 "service_id": ids["cut"], "booking_id": ids["booking_n"],
                 "customer_id": ids["bo_customer"], "time_off_id": off["ann"],
-                "token": tokens[ids["ann"]], "action": "publish"},
+                "token": tokens[ids["ann"]], "action": "publish",
+                "order_id": order_ids["booking_n"]},
         "other": {**common, "store_id": ids["south"], "staff_id": ids["bob"],
                   "service_id": ids["secret"], "booking_id": ids["booking_s"],
                   "customer_id": ids["cy"], "time_off_id": off["bob"],
-                  "token": "x" * 32, "action": "publish"},
+                  "token": "x" * 32, "action": "publish",
+                  "order_id": order_ids["booking_s"]},
         "markers": {"south_booking": codes[ids["booking_s"]], "bob": "bob@example.com",
                     "cy": "13800000002", "ann_mail": "ann@example.com"},
     }
@@ -181,6 +197,8 @@ PREPARE = {
         ("PUT", "/api/v1/services/{service_id}/stores/{store_id}", {"price_override": None}),
     "DELETE /api/v1/stores/{store_id}/holidays/{day}":
         ("POST", "/api/v1/stores/{store_id}/holidays", {"day": TOMORROW}),
+    "POST /api/v1/orders/{order_id}/refunds":
+        ("POST", "/api/v1/orders/{order_id}/payments", {"provider": "cash", "amount": 100}),
     "GET /api/v1/stores/{store_id}/rosters/{week}":
         ("POST", "/api/v1/stores/{store_id}/rosters/{week}/generate", {}),
     "PUT /api/v1/stores/{store_id}/rosters/{week}/shifts":

@@ -1,0 +1,226 @@
+"""Orders and money: quote, the order of a booking, receipts, cash payments, refunds.
+
+Money-moving calls honour ``Idempotency-Key``: the reply is stored in the same
+transaction as the ledger postings and replayed byte for byte on a retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, json, request
+from flask_babel import lazy_gettext as _l
+from flask_smorest import Blueprint
+
+from ..auth import policy
+from ..booking import idempotency
+from ..extensions import db
+from ..finance import orders
+from ..models import Booking, Order, Service, Store
+from ..validation import MinorUnits
+from .common import Forbidden, Id, audited, current_user, not_found, require_user
+
+blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders and payments")
+
+IDEMPOTENCY_DOC = [{"in": "header", "name": "Idempotency-Key", "required": False,
+                    "schema": {"type": "string", "maxLength": 128},
+                    "description": "retries with the same key and body replay the response"}]
+
+
+class QuoteIn(ma.Schema):
+    store_id = Id(required=True)
+    service_id = Id(required=True)
+
+
+class LineOut(ma.Schema):
+    kind = ma.fields.String()
+    description = ma.fields.String()
+    quantity = ma.fields.Integer()
+    unit_price = ma.fields.Integer(metadata={"description": "minor units"})
+    amount = ma.fields.Integer(metadata={"description": "minor units"})
+
+
+class AdjustmentOut(ma.Schema):
+    source = ma.fields.String(metadata={"description": "the plugin that applied it"})
+    label = ma.fields.String()
+    amount = ma.fields.Integer(metadata={"description": "signed minor units"})
+
+
+class QuoteOut(ma.Schema):
+    currency = ma.fields.String()
+    lines = ma.fields.List(ma.fields.Nested(LineOut))
+    adjustments = ma.fields.List(ma.fields.Nested(AdjustmentOut))
+    subtotal = ma.fields.Integer()
+    total = ma.fields.Integer()
+
+
+class PaymentOut(ma.Schema):
+    id = ma.fields.Integer()
+    provider = ma.fields.String()
+    amount = ma.fields.Integer()
+    refunded = ma.fields.Integer()
+    status = ma.fields.String()
+
+
+class RefundOut(ma.Schema):
+    id = ma.fields.Integer()
+    payment_id = ma.fields.Integer()
+    amount = ma.fields.Integer()
+    reason = ma.fields.String()
+
+
+class OrderOut(QuoteOut):
+    id = ma.fields.Integer()
+    store_id = ma.fields.Integer()
+    customer_id = ma.fields.Integer(allow_none=True)
+    booking_id = ma.fields.Integer(allow_none=True)
+    status = ma.fields.String(metadata={"description": "open, paid, cancelled, refunded"})
+    paid = ma.fields.Integer()
+    refunded = ma.fields.Integer()
+    due = ma.fields.Integer()
+    payments = ma.fields.List(ma.fields.Nested(PaymentOut))
+    refunds = ma.fields.List(ma.fields.Nested(RefundOut))
+
+
+class PaymentIn(ma.Schema):
+    provider = ma.fields.String(required=True, validate=ma.validate.OneOf(["cash"]),
+                                metadata={"description": "cash, recorded at the store"})
+    amount = MinorUnits(required=True)
+
+
+class RefundIn(ma.Schema):
+    amount = MinorUnits(required=True)
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=200))
+
+
+def _order_dict(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id, "store_id": order.store_id, "customer_id": order.customer_id,
+        "booking_id": order.booking_id, "status": order.status, "currency": order.currency,
+        "lines": order.lines, "adjustments": order.adjustments, "subtotal": order.subtotal,
+        "total": order.total, "paid": order.paid, "refunded": order.refunded,
+        "due": order.total - order.paid, "payments": order.payments,
+        "refunds": order.refunds,
+    }
+
+
+def _visible(order_id: int) -> tuple[Order, str]:
+    user = require_user()
+    order = db.session.get(Order, order_id)
+    relation = policy.order_relation(user, order) if order is not None else None
+    if order is None or relation is None:
+        raise not_found(_l("Order"))
+    return order, relation
+
+
+def _idempotent(scope: str, effect: Callable[[Callable[[Any], None]], Any],
+                reply: Callable[[], str]) -> Response:
+    """Run ``effect(remember)``; with an Idempotency-Key, replay a stored reply."""
+    key = request.headers.get("Idempotency-Key")
+    digest = idempotency.request_hash(request.get_json(silent=True))
+    if key is not None:
+        key = idempotency.check_key(key)
+        record = idempotency.lookup(scope, key, digest)
+        if record is not None:
+            resp = Response(record.body, status=record.status, mimetype=record.content_type)
+            resp.headers["Idempotent-Replayed"] = "true"
+            return resp
+    stored: dict[str, str] = {}
+
+    def remember(_result: Any) -> None:
+        stored["body"] = reply()
+        if key is not None:
+            idempotency.remember(scope, key, digest, 201, stored["body"])
+
+    effect(remember)
+    return Response(stored["body"], status=201, mimetype="application/json")
+
+
+@blp.post("/orders/quote")
+@blp.arguments(QuoteIn)
+@blp.response(200, QuoteOut)
+def quote(data: dict[str, Any]) -> dict[str, Any]:
+    """What a service costs at a store for the caller, with every adjustment explained
+    (member discounts and the like come from plugins)."""
+    store = db.session.get(Store, data["store_id"])
+    svc = db.session.get(Service, data["service_id"])
+    if store is None or store.status != "active":
+        raise not_found(_l("Store"))
+    if svc is None or not svc.published:
+        raise not_found(_l("Service"))
+    result = orders.quote_for_service(store, svc, policy.customer_of(current_user()))
+    return {"currency": result.currency, "lines": result.lines,
+            "adjustments": result.adjustments, "subtotal": result.subtotal,
+            "total": result.total}
+
+
+@blp.post("/bookings/<id:booking_id>/order")
+@blp.response(201, OrderOut)
+@audited
+def booking_order(booking_id: int) -> dict[str, Any]:
+    """The booking's order (created on first call from a fresh quote; one per booking)."""
+    user = require_user()
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or policy.booking_relation(user, booking) is None:
+        raise not_found(_l("Booking"))
+    return _order_dict(orders.order_for_booking(booking, user.id))
+
+
+@blp.get("/orders/<id:order_id>")
+@blp.response(200, OrderOut)
+def read_order(order_id: int) -> dict[str, Any]:
+    """A receipt: lines, adjustments with their source, payments and refunds."""
+    order, _ = _visible(order_id)
+    return _order_dict(order)
+
+
+@blp.post("/orders/<id:order_id>/payments")
+@blp.arguments(PaymentIn)
+@blp.response(201, PaymentOut)
+@blp.doc(parameters=IDEMPOTENCY_DOC)
+@audited
+def pay(data: dict[str, Any], order_id: int) -> Response:
+    """Record a cash payment at the store (front desk, managers, or the staff member who
+    served the booking). Part payments add up; more than is due is 409."""
+    order, relation = _visible(order_id)
+    if relation not in ("manager", "staff"):
+        raise Forbidden(_l("Only the store records cash payments."))
+    user = require_user()
+    made: dict[str, Any] = {}
+
+    def effect(remember: Callable[[Any], None]) -> None:
+        def keep(payment: Any) -> None:
+            made["payment"] = payment
+            remember(payment)
+        orders.pay(order.id, data["provider"], data["amount"], user_id=user.id,
+                   before_commit=keep)
+
+    return _idempotent(f"orders:pay:{order.id}", effect, lambda: json.dumps(
+        PaymentOut().dump(made["payment"])))
+
+
+@blp.post("/orders/<id:order_id>/refunds")
+@blp.arguments(RefundIn)
+@blp.response(201, RefundOut(many=True))
+@blp.doc(parameters=IDEMPOTENCY_DOC)
+@audited
+def refund(data: dict[str, Any], order_id: int) -> Response:
+    """Refund part or all of what was paid, back to the original tenders (the store's
+    managers). More than was paid is 409."""
+    order, relation = _visible(order_id)
+    user = require_user()
+    if relation != "manager" or not policy.administers(user, order.store_id):
+        raise Forbidden(_l("Only the store's managers refund."))
+    made: dict[str, Any] = {}
+
+    def effect(remember: Callable[[Any], None]) -> None:
+        def keep(rows: Any) -> None:
+            made["refunds"] = rows
+            remember(rows)
+        orders.refund(order.id, data["amount"], data["reason"], user_id=user.id,
+                      before_commit=keep)
+
+    return _idempotent(f"orders:refund:{order.id}", effect, lambda: json.dumps(
+        RefundOut(many=True).dump(made["refunds"])))

@@ -35,6 +35,16 @@ from .setup_common import (
 )
 
 
+class NoStore(Exception):
+    """No store to roster yet (a new brand): the pages send the user to open one."""
+
+
+@bp.errorhandler(NoStore)
+def _no_store(_exc: NoStore) -> Any:
+    flash(_("Open a store first: rosters are planned per store."), "info")
+    return redirect(url_for("admin.stores"))
+
+
 def week_of(day: date) -> str:
     iso = day.isocalendar()
     return f"{iso.year}-W{iso.week:02d}"
@@ -48,6 +58,8 @@ def _store_and_week(values: Any) -> tuple[Store, str, date]:
         store = administered_store(store_id)
     else:
         stores = administered_stores(include_closed=False) or administered_stores()
+        if not stores:  # a brand without stores yet
+            raise NoStore
         store = stores[0]
     week = (values.get("week") or "").strip()
     try:

@@ -13,7 +13,7 @@ def test_password_login_lands_by_role_and_logs_out(page: Any, site: Site) -> Non
     page.fill("#f-login", PEOPLE["owner"])
     page.fill("#f-password", "wrong-password")
     page.click("form button[type=submit]")
-    assert page.locator(".alert-error").inner_text() == "登录名或密码错误。"
+    assert page.locator(".alert-error").inner_text() == "账号或密码错误。"
     assert page.input_value("#f-login") == PEOPLE["owner"]  # nothing typed is lost
     shot(page, "login-error")
     page.fill("#f-password", "demo-pass-2026")

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, g, redirect, request, session, url_for
 
+from ..audit import acting_as
 from ..auth import policy
 from ..extensions import db
 from ..models import StaffProfile, User
@@ -82,7 +83,10 @@ def _guard(allowed: Callable[[User], bool], login_endpoint: str) -> Callable[[F]
                 return redirect(url_for(login_endpoint, next=request.full_path.rstrip("?")))
             if not allowed(user):
                 abort(403)
-            return view(*args, **kwargs)
+            # Writes of a page are attributed to its user in the audit log, as the
+            # API's @audited does for bearer tokens.
+            with acting_as(user.id, f"user:{user.id}"):
+                return view(*args, **kwargs)
         return wrapper  # type: ignore[return-value]
     return decorator
 

@@ -32,7 +32,6 @@ from ..session import back_office
 from . import bp, ops_calendar  # noqa: F401 - ops_calendar's view registers on bp
 from .ops_common import (
     PER_PAGE,
-    acting,
     arg_int,
     booking_or_404,
     current,
@@ -202,11 +201,10 @@ def booking_action(booking_id: int, action: str) -> Any:
                                            field_errors={"staff_id": [_l("Choose a staff "
                                                                          "member of this "
                                                                          "store.")]})
-        with acting(user):
-            booking_service.transition(booking.id, action, reason=reason, by_customer=False,
-                                       new_start=new_start,
-                                       new_staff_id=new_staff if action == "reschedule"
-                                       else None)
+        booking_service.transition(booking.id, action, reason=reason, by_customer=False,
+                                   new_start=new_start,
+                                   new_staff_id=new_staff if action == "reschedule"
+                                   else None)
     except FulianError as exc:
         db.session.rollback()
         form.fail(exc)
@@ -313,13 +311,12 @@ def _create(user: User, form: Form, ctx: dict[str, Any]) -> Booking:
     if not policy.can_manage_store(user, store.id):  # pragma: no cover - _new_context 404s
         abort(404)
     staff = db.session.get(StaffProfile, ctx["staff_id"]) if ctx["staff_id"] else None
-    with acting(user):
-        with write_transaction():
-            customer = find_or_create(form.get("phone"), form.get("name"), source)
-        try:
-            return booking_service.create_booking(
-                store=store, service=svc, customer=customer, start_at=start, staff=staff,
-                source=source, note=form.get("note"))
-        except IntegrityError as exc:  # PostgreSQL's exclusion constraint lost a race
-            db.session.rollback()
-            raise booking_service.SlotTaken(_l("This time is no longer free.")) from exc
+    with write_transaction():
+        customer = find_or_create(form.get("phone"), form.get("name"), source)
+    try:
+        return booking_service.create_booking(
+            store=store, service=svc, customer=customer, start_at=start, staff=staff,
+            source=source, note=form.get("note"))
+    except IntegrityError as exc:  # PostgreSQL's exclusion constraint lost a race
+        db.session.rollback()
+        raise booking_service.SlotTaken(_l("This time is no longer free.")) from exc

@@ -9,8 +9,6 @@ always shown in the booking's store time zone, formatted for the page's locale.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -22,7 +20,6 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
-from ...audit import acting_as
 from ...auth import policy
 from ...booking.lifecycle import STATUS_LABELS
 from ...extensions import db
@@ -49,13 +46,6 @@ def current() -> User:
     if user is None:  # pragma: no cover - the guard redirects first
         abort(401)
     return user
-
-
-@contextmanager
-def acting(user: User) -> Iterator[None]:
-    """Attribute the writes of a page to its user in the audit log, as the API does."""
-    with acting_as(user.id, f"user:{user.id}"):
-        yield
 
 
 def visible_stores(user: User) -> list[Store]:

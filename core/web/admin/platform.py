@@ -24,7 +24,7 @@ from ...org.brand import get_brand, update_brand
 from ...plugins import plugins as registry
 from ..forms import Form
 from . import bp
-from .setup_common import as_page_user, brand_page, render, status_of
+from .setup_common import brand_page, render, status_of
 
 LOCALES = (("zh_CN", "简体中文"), ("en", "English"))
 
@@ -68,8 +68,7 @@ def plugin_toggle(name: str, action: str) -> Any:
     if name not in reg.installed:
         abort(404)
     try:
-        with as_page_user():
-            reg.set_enabled(name, action == "enable")
+        reg.set_enabled(name, action == "enable")
     except FulianError as exc:
         flash(str(exc.message), "error")
     else:
@@ -129,10 +128,9 @@ def brand() -> Any:
                     "theme": [_("Invalid value.")]})
             data = {k: v for k, v in data.items() if v is not None
                     or k in ("logo_url", "primary_color", "accent_color")}
-            with as_page_user():
-                update_brand(data)
-                if theme != get_brand().theme:
-                    theming.use_theme(current_app, theme)
+            update_brand(data)
+            if theme != get_brand().theme:
+                theming.use_theme(current_app, theme)
         except FulianError as exc:
             form.fail(exc)
         else:

@@ -27,7 +27,6 @@ from . import bp
 from .setup_common import (
     administered_store,
     administered_stores,
-    as_page_user,
     clock,
     parse_clock,
     render,
@@ -137,8 +136,7 @@ def roster_generate() -> Any:
     """(Re)generate the week from availability, opening hours and coverage rules."""
     store, week, _monday = _store_and_week(request.form)
     try:
-        with as_page_user():
-            result = rostering.generate(store.id, week)
+        result = rostering.generate(store.id, week)
     except FulianError as exc:
         flash(str(exc.message), "error")
     else:
@@ -159,8 +157,7 @@ def roster_publish() -> Any:
     if roster is None:
         flash(_("Generate the roster first."), "error")
         return _back(store, week)
-    with as_page_user():
-        rostering.publish(roster)
+    rostering.publish(roster)
     flash(_("Roster published: online booking now follows it for this week."), "success")
     return _back(store, week)
 
@@ -190,22 +187,21 @@ def roster_shift() -> Any:
         if not remove:
             start = parse_clock(form.get("start"), "start")
             end = parse_clock(form.get("end"), "end")
-        with as_page_user():
+        try:
+            rostering.set_shift(roster, staff_id, day, start, end)
+        except ValidationFailed as exc:
+            raise ValidationFailed(exc.message, field_errors={
+                {"end_min": "end", "start_min": "start"}.get(k, k): m
+                for k, m in exc.field_errors.items()}) from exc
+        moved_from = form.get("move_from")
+        if moved_from and moved_from != day.isoformat() and not remove:
             try:
-                rostering.set_shift(roster, staff_id, day, start, end)
-            except ValidationFailed as exc:
-                raise ValidationFailed(exc.message, field_errors={
-                    {"end_min": "end", "start_min": "start"}.get(k, k): m
-                    for k, m in exc.field_errors.items()}) from exc
-            moved_from = form.get("move_from")
-            if moved_from and moved_from != day.isoformat() and not remove:
-                try:
-                    old = date.fromisoformat(moved_from)
-                except ValueError:
-                    old = None
-                if old is not None:
-                    rostering.set_shift(db.session.get(Roster, roster.id), staff_id, old,
-                                        None, None)
+                old = date.fromisoformat(moved_from)
+            except ValueError:
+                old = None
+            if old is not None:
+                rostering.set_shift(db.session.get(Roster, roster.id), staff_id, old,
+                                    None, None)
     except FulianError as exc:
         return _page(store, week, monday, form.fail(exc))
     flash(_("Shift removed.") if form.get("remove") else _("Shift saved."), "success")

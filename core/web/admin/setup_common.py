@@ -11,8 +11,7 @@ not leak. Writes are attributed to the page user in the audit log, as the API do
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -21,7 +20,6 @@ from flask import abort, render_template
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ...audit import acting_as
 from ...auth import policy
 from ...errors import ValidationFailed
 from ...extensions import db
@@ -72,14 +70,6 @@ def require_brand_admin() -> None:
     """A brand-level change (catalogue, new store) inside a set-up page: 403 otherwise."""
     if not policy.is_brand_admin(page_user()):
         abort(403)
-
-
-@contextmanager
-def as_page_user() -> Iterator[None]:
-    """Attribute the writes inside to the logged-in user (``user:<id>``) in the audit."""
-    who = user()
-    with acting_as(who.id, f"user:{who.id}"):
-        yield
 
 
 def administered_stores(include_closed: bool = True) -> list[Store]:

@@ -27,7 +27,6 @@ from . import bp
 from .setup_common import (
     administered_store,
     administered_stores,
-    as_page_user,
     format_major,
     parse_money,
     render,
@@ -117,9 +116,8 @@ def category_add() -> Any:
     require_brand_admin()
     form = Form.submitted()
     try:
-        with as_page_user():
-            category = catalog.add_category({"name": form.get("name"),
-                                             "position": to_int(form.get("position"))})
+        category = catalog.add_category({"name": form.get("name"),
+                                         "position": to_int(form.get("position"))})
     except FulianError as exc:
         return _list_page(category_form=form.fail(exc))
     flash(_("Category %(name)s added.", name=category.name), "success")
@@ -134,9 +132,8 @@ def category_rename(category_id: int) -> Any:
         abort(404)
     form = Form.submitted()
     try:
-        with as_page_user():
-            category = catalog.update_category(category_id, {
-                "name": form.get("name"), "position": to_int(form.get("position"))})
+        category = catalog.update_category(category_id, {
+            "name": form.get("name"), "position": to_int(form.get("position"))})
     except FulianError as exc:
         return _list_page(rename={category_id: form.fail(exc)})
     flash(_("Category %(name)s saved.", name=category.name), "success")
@@ -176,10 +173,9 @@ def service_new() -> Any:
                 raise ValidationFailed(_("The input is not valid."), field_errors={
                     "store_ids": [_("Tick at least one store.")]})
             category = db.session.get(ServiceCategory, category_id) if category_id else None
-            with as_page_user():
-                service = catalog.add_service(
-                    data, category=category.name if category else None,
-                    stores=[str(i) for i in dict.fromkeys(store_ids)])
+            service = catalog.add_service(
+                data, category=category.name if category else None,
+                stores=[str(i) for i in dict.fromkeys(store_ids)])
         except FulianError as exc:
             form.fail(exc)
         else:
@@ -210,8 +206,7 @@ def service(service_id: int) -> Any:
             _check_required(form)
             data = _service_values(form)
             category_id = _category_id(form)
-            with as_page_user():
-                catalog.update_service(service.id, data, category_id=category_id)
+            catalog.update_service(service.id, data, category_id=category_id)
         except FulianError as exc:
             form.fail(exc)
         else:
@@ -226,8 +221,7 @@ def service_publish(service_id: int, action: str) -> Any:
     """Show the service to customers, or hide it."""
     service = _visible_service(service_id)
     require_brand_admin()
-    with as_page_user():
-        catalog.set_published(service.id, action == "publish")
+    catalog.set_published(service.id, action == "publish")
     if action == "publish":
         flash(_("%(name)s is now shown to customers.", name=service.name), "success")
     else:
@@ -244,17 +238,16 @@ def service_offer(service_id: int, store_id: int) -> Any:
     store = administered_store(store_id)
     form = Form.submitted()
     try:
-        with as_page_user():
-            if form.get("offered") in ("1", "on"):
-                price = parse_money(form.get("price_override"), "price_override",
-                                    required=False)
-                catalog.set_store_offer(service.id, store.id, price)
-                flash(_("%(service)s at %(store)s saved.", service=service.name,
-                        store=store.name), "success")
-            elif any(o.store_id == store.id for o in service.offers):
-                catalog.remove_store_offer(service.id, store.id)
-                flash(_("%(service)s is no longer offered at %(store)s.",
-                        service=service.name, store=store.name), "success")
+        if form.get("offered") in ("1", "on"):
+            price = parse_money(form.get("price_override"), "price_override",
+                                required=False)
+            catalog.set_store_offer(service.id, store.id, price)
+            flash(_("%(service)s at %(store)s saved.", service=service.name,
+                    store=store.name), "success")
+        elif any(o.store_id == store.id for o in service.offers):
+            catalog.remove_store_offer(service.id, store.id)
+            flash(_("%(service)s is no longer offered at %(store)s.",
+                    service=service.name, store=store.name), "success")
     except FulianError as exc:
         page_form = _service_form(service)
         page_form.errors[f"offer-{store.id}"] = [

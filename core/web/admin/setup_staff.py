@@ -35,7 +35,6 @@ from ..session import page_user
 from . import bp
 from .setup_common import (
     administered_stores,
-    as_page_user,
     render,
     setup_page,
     status_of,
@@ -177,11 +176,10 @@ def staff_new() -> Any:
             raise Conflict(_("A user with this email or phone already exists."),
                            field_errors={"email": [_("Already taken.")]})
         profile = {"title": form.get("title") or None}
-        with as_page_user():
-            person = service.add_staff(
-                {"name": form.get("name"), "email": email, "phone": phone,
-                 "password": password}, profile,
-                stores=[str(i) for i in store_ids], services=[str(i) for i in service_ids])
+        person = service.add_staff(
+            {"name": form.get("name"), "email": email, "phone": phone,
+             "password": password}, profile,
+            stores=[str(i) for i in store_ids], services=[str(i) for i in service_ids])
     except FulianError as exc:
         return _new_page(form.fail(exc))
     flash(_("%(name)s added.", name=person.display_name), "success")
@@ -246,8 +244,7 @@ def staff_profile_save(staff_id: int) -> Any:
                                                       "max_hours_week"),
                 "min_rest_days": to_int(form.get("min_rest_days"))}
         try:
-            with as_page_user():
-                service.update_staff(staff.id, data)
+            service.update_staff(staff.id, data)
         except ValidationFailed as exc:
             raise ValidationFailed(exc.message, field_errors={
                 {"max_minutes_week": "max_hours_week"}.get(k, k): m
@@ -269,8 +266,7 @@ def staff_services(staff_id: int) -> Any:
     ticked = [i for i in (optional_int(v) for v in form.get("service_ids")) if i in visible]
     kept = [s.id for s in staff.services if s.id not in visible]
     try:
-        with as_page_user():
-            service.set_staff_services(staff.id, [str(i) for i in [*kept, *ticked]])
+        service.set_staff_services(staff.id, [str(i) for i in [*kept, *ticked]])
     except FulianError as exc:
         return _member_page(staff, services_form=form.fail(exc))
     flash(_("Services saved."), "success")
@@ -288,8 +284,7 @@ def staff_availability(staff_id: int, store_id: int) -> Any:
         abort(404)
     form = Form.submitted()
     try:
-        with as_page_user():
-            schedules.set_weekly(staff.id, store.id, form.get("hours"))
+        schedules.set_weekly(staff.id, store.id, form.get("hours"))
     except FulianError as exc:
         return _member_page(staff, weekly={store.id: form.fail(exc)})
     flash(_("Availability at %(store)s saved.", store=store.name), "success")
@@ -323,9 +318,8 @@ def staff_time_off_add(staff_id: int) -> Any:
         if (end - start).days > 366:
             raise ValidationFailed(_("The input is not valid."), field_errors={
                 "end": [_("At most 366 days at a time.")]})
-        with as_page_user():
-            schedules.add_time_off(staff.id, start, end, reason=form.get("reason"),
-                                   status="approved")
+        schedules.add_time_off(staff.id, start, end, reason=form.get("reason"),
+                               status="approved")
     except FulianError as exc:
         return _member_page(staff, time_off=form.fail(exc))
     flash(_("Time-off recorded."), "success")
@@ -341,9 +335,8 @@ def staff_time_off_decide(staff_id: int, time_off_id: int, action: str) -> Any:
     if row is None or row.staff_id != staff.id:
         abort(404)
     try:
-        with as_page_user():
-            schedules.decide_time_off(row.id, "approved" if action == "approve"
-                                      else "rejected")
+        schedules.decide_time_off(row.id, "approved" if action == "approve"
+                                  else "rejected")
     except FulianError as exc:
         flash(str(exc.message), "error")
     else:

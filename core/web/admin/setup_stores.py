@@ -25,7 +25,6 @@ from . import bp
 from .setup_common import (
     administered_store,
     administered_stores,
-    as_page_user,
     clock,
     parse_clock,
     rename_fields,
@@ -106,8 +105,7 @@ def store_new() -> Any:
         data = {k: form.get(k) for k in ("code", "name", "timezone", "address", "phone")}
         data = {k: val for k, val in data.items() if val or k in ("code", "name", "timezone")}
         try:
-            with as_page_user():
-                store = service.create_store(data, hours=form.get("hours") or None)
+            store = service.create_store(data, hours=form.get("hours") or None)
         except FulianError as exc:
             form.fail(exc)
         else:
@@ -132,8 +130,7 @@ def store_details(store_id: int) -> Any:
     form = Form.submitted()
     data = {k: form.get(k) for k in ("name", "address", "phone", "status")}
     try:
-        with as_page_user():
-            service.update_store(store.id, data)
+        service.update_store(store.id, data)
     except FulianError as exc:
         return _store_page(store, details=form.fail(exc))
     flash(_("Store details saved."), "success")
@@ -155,8 +152,7 @@ def store_policy(store_id: int) -> Any:
         if missing:
             raise ValidationFailed(_("The input is not valid."), field_errors={
                 k: [_("Missing data for required field.")] for k in missing})
-        with as_page_user():
-            service.update_store(store.id, data)
+        service.update_store(store.id, data)
     except FulianError as exc:
         return _store_page(store, policy_form=form.fail(exc))
     flash(_("Booking policy saved."), "success")
@@ -175,8 +171,7 @@ def store_hours(store_id: int) -> Any:
             raise ValidationFailed(_("The input is not valid."), field_errors={"hours": [
                 _("Give at least one opening interval; close the store with status "
                   "instead.")]})
-        with as_page_user():
-            service.update_store(store.id, {}, hours=text)
+        service.update_store(store.id, {}, hours=text)
     except FulianError as exc:
         return _store_page(store, hours=form.fail(exc))
     flash(_("Opening hours saved."), "success")
@@ -196,10 +191,9 @@ def store_holiday_add(store_id: int) -> Any:
             raise ValidationFailed(_("The input is not valid."), field_errors={
                 "day": [_("Missing data for required field.")]})
         try:
-            with as_page_user():
-                service.set_holiday(store.id, {"day": form.get("day"),
-                                               "name": form.get("name"),
-                                               "opens_min": opens, "closes_min": closes})
+            service.set_holiday(store.id, {"day": form.get("day"),
+                                           "name": form.get("name"),
+                                           "opens_min": opens, "closes_min": closes})
         except ValidationFailed as exc:
             raise rename_fields(exc, {"opens_min": "opens", "closes_min": "closes"}) from exc
     except FulianError as exc:
@@ -218,8 +212,7 @@ def store_holiday_delete(store_id: int, day: str) -> Any:
     except ValueError:
         abort(404)
     try:
-        with as_page_user():
-            service.remove_holiday(store.id, when)
+        service.remove_holiday(store.id, when)
     except FulianError as exc:
         flash(str(exc.message), "error")
     else:

@@ -23,7 +23,6 @@ from werkzeug.routing import BuildError
 
 from ...api.resources.fields import week_dict
 from ...api.resources.staff import TimeOffIn
-from ...audit import acting_as
 from ...auth import policy
 from ...errors import FulianError
 from ...extensions import db
@@ -198,9 +197,8 @@ def request_time_off() -> Any:
     status = "approved" if any(policy.administers(who.user, s.id) for s in who.staff.stores) \
         else "requested"
     try:
-        with acting_as(who.user.id, f"user:{who.user.id}"):
-            schedules.add_time_off(who.staff.id, data["start_at"], data["end_at"],
-                                   reason=data["reason"].strip(), status=status)
+        schedules.add_time_off(who.staff.id, data["start_at"], data["end_at"],
+                               reason=data["reason"].strip(), status=status)
     except FulianError as exc:
         db.session.rollback()
         form.fail(exc)

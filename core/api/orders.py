@@ -17,7 +17,7 @@ from flask_smorest import Blueprint
 from ..auth import policy
 from ..booking import idempotency
 from ..extensions import db
-from ..finance import orders
+from ..finance import callbacks, orders
 from ..models import Booking, Order, Service, Store
 from ..validation import MinorUnits
 from .common import Forbidden, Id, audited, current_user, not_found, require_user
@@ -61,7 +61,9 @@ class PaymentOut(ma.Schema):
     provider = ma.fields.String()
     amount = ma.fields.Integer()
     refunded = ma.fields.Integer()
-    status = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "pending, succeeded or failed"})
+    redirect_url = ma.fields.String(metadata={
+        "description": "online payments: where the customer pays"})
 
 
 class RefundOut(ma.Schema):
@@ -85,8 +87,10 @@ class OrderOut(QuoteOut):
 
 
 class PaymentIn(ma.Schema):
-    provider = ma.fields.String(required=True, validate=ma.validate.OneOf(["cash"]),
-                                metadata={"description": "cash, recorded at the store"})
+    provider = ma.fields.String(required=True,
+                                validate=ma.validate.OneOf(["cash", "sandbox"]),
+                                metadata={"description": "cash (recorded at the store) or "
+                                                         "sandbox (online, by the customer)"})
     amount = MinorUnits(required=True)
 
 
@@ -182,23 +186,58 @@ def read_order(order_id: int) -> dict[str, Any]:
 @blp.doc(parameters=IDEMPOTENCY_DOC)
 @audited
 def pay(data: dict[str, Any], order_id: int) -> Response:
-    """Record a cash payment at the store (front desk, managers, or the staff member who
-    served the booking). Part payments add up; more than is due is 409."""
+    """Pay part or all of what is due. ``cash`` is recorded by the store (front desk,
+    managers, or the staff member who served the booking) and settles at once;
+    ``sandbox`` is started by the customer (or the store) and answers a
+    ``redirect_url``: the payment settles when the provider's signed notification
+    arrives. Part payments add up; more than is due is 409."""
     order, relation = _visible(order_id)
-    if relation not in ("manager", "staff"):
-        raise Forbidden(_l("Only the store records cash payments."))
     user = require_user()
+    online = data["provider"] != "cash"
+    if not online and relation not in ("manager", "staff"):
+        raise Forbidden(_l("Only the store records cash payments."))
+    if online and relation not in ("manager", "customer"):
+        raise Forbidden(_l("Only the customer or the store starts an online payment."))
     made: dict[str, Any] = {}
 
     def effect(remember: Callable[[Any], None]) -> None:
         def keep(payment: Any) -> None:
             made["payment"] = payment
             remember(payment)
-        orders.pay(order.id, data["provider"], data["amount"], user_id=user.id,
-                   before_commit=keep)
+        if online:
+            provider = callbacks.provider(data["provider"])
+            orders.start_online(order.id, data["provider"], data["amount"],
+                                provider.new_reference(), user_id=user.id,
+                                before_commit=keep)
+        else:
+            orders.pay(order.id, data["provider"], data["amount"], user_id=user.id,
+                       before_commit=keep)
 
-    return _idempotent(f"orders:pay:{order.id}", effect, lambda: json.dumps(
-        PaymentOut().dump(made["payment"])))
+    def reply() -> str:
+        payment = made["payment"]
+        out = PaymentOut().dump(payment)
+        if online:
+            out["redirect_url"] = callbacks.provider(payment.provider).start(payment)
+        return json.dumps(out)
+
+    return _idempotent(f"orders:pay:{order.id}", effect, reply)
+
+
+class NotifyOut(ma.Schema):
+    result = ma.fields.String(metadata={"description": "settled, failed or duplicate"})
+
+
+@blp.post("/payments/<string(maxlength=40):provider>/notify")
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "the provider's signed notification"}}}},
+    security=[])
+@blp.response(200, NotifyOut)
+def notify(provider: str) -> dict[str, Any]:
+    """Server-to-server notification from an online provider. Verified (signature,
+    timestamp within ±5 minutes, nonce never seen before) and idempotent: a retry of a
+    processed payment answers ``duplicate`` and changes nothing. 401 for anything that
+    cannot be trusted."""
+    return {"result": callbacks.handle(provider, request.get_data(), request.headers)}
 
 
 @blp.post("/orders/<id:order_id>/refunds")

@@ -105,44 +105,86 @@ def _commission(amount: int) -> int:
     return amount * bps // 10_000
 
 
-def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None,
-        external_ref: str | None = None,
-        before_commit: Callable[[Payment], None] | None = None) -> Payment:
-    """Record a settled payment (cash at the desk, or a verified online callback).
-    ``before_commit`` runs inside the transaction (e.g. to store an idempotent reply)."""
+def _check_amount(amount: Any) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValidationFailed(_l("The input is not valid."),
                                field_errors={"amount": [_l("Give a positive amount.")]})
+
+
+def _open_order(order_id: int) -> Order:
+    order = get_order(order_id)
+    if order.status != "open":
+        raise RuleViolation(_l("This order is %(status)s; it takes no payment.",
+                               status=order.status))
+    return order
+
+
+def settle(payment: Payment) -> None:
+    """Count a payment towards its order and post it to the ledger (inside the caller's
+    write transaction). The conditional update refuses paying more than is due, also
+    when two payments race."""
+    session = db.session
+    order = session.get(Order, payment.order_id)
+    taken = session.execute(update(Order).where(
+        Order.id == order.id, Order.status == "open",
+        Order.paid + payment.amount <= Order.total
+    ).values(paid=Order.paid + payment.amount)).rowcount
+    if not taken:
+        raise RuleViolation(_l("That is more than the %(due)s still due.",
+                               due=order.total - order.paid))
+    amount = payment.amount
+    legs = [(_tender_account(order, payment.provider), amount),
+            (f"store:{order.store_id}:revenue", -amount)]
+    fee = _commission(amount)
+    if fee:
+        legs += [(f"store:{order.store_id}:commission_expense", fee),
+                 ("platform:0:commission", -fee)]
+    txn = ledger.post("payment", legs, reference=f"order:{order.id}",
+                      idempotency_key=f"payment:{payment.id}", currency=order.currency)
+    payment.ledger_txn_id = txn.id
+    payment.status = "succeeded"
+    payment.settled_at = utcnow()
+    session.expire(order)
+    if order.paid == order.total:
+        order.status = "paid"
+    session.flush()
+
+
+def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None,
+        before_commit: Callable[[Payment], None] | None = None) -> Payment:
+    """Record a payment settled at the store (cash).
+    ``before_commit`` runs inside the transaction (e.g. to store an idempotent reply)."""
+    _check_amount(amount)
     with write_transaction() as session:
-        order = get_order(order_id)
-        account = _tender_account(order, provider)
-        if order.status != "open":
-            raise RuleViolation(_l("This order is %(status)s; it takes no payment.",
-                                   status=order.status))
-        taken = session.execute(update(Order).where(
-            Order.id == order.id, Order.paid + amount <= Order.total
-        ).values(paid=Order.paid + amount)).rowcount
-        if not taken:
+        order = _open_order(order_id)
+        _tender_account(order, provider)
+        payment = Payment(order_id=order.id, provider=provider, amount=amount,
+                          status="pending", recorded_by=user_id)
+        session.add(payment)
+        session.flush()
+        settle(payment)
+        if before_commit is not None:
+            before_commit(payment)
+    return payment
+
+
+def start_online(order_id: int, provider: str, amount: int, external_ref: str, *,
+                 user_id: int | None = None,
+                 before_commit: Callable[[Payment], None] | None = None) -> Payment:
+    """A pending online payment; it settles when the provider's verified callback says
+    so (:mod:`core.finance.callbacks`)."""
+    _check_amount(amount)
+    with write_transaction() as session:
+        order = _open_order(order_id)
+        _tender_account(order, provider)
+        if amount > order.total - order.paid:
             raise RuleViolation(_l("That is more than the %(due)s still due.",
                                    due=order.total - order.paid))
         payment = Payment(order_id=order.id, provider=provider, amount=amount,
-                          status="succeeded", external_ref=external_ref,
-                          settled_at=utcnow(), recorded_by=user_id)
+                          status="pending", external_ref=external_ref, recorded_by=user_id)
         session.add(payment)
         session.flush()
-        legs = [(account, amount), (f"store:{order.store_id}:revenue", -amount)]
-        fee = _commission(amount)
-        if fee:
-            legs += [(f"store:{order.store_id}:commission_expense", fee),
-                     ("platform:0:commission", -fee)]
-        txn = ledger.post("payment", legs, reference=f"order:{order.id}",
-                          idempotency_key=f"payment:{payment.id}", currency=order.currency)
-        payment.ledger_txn_id = txn.id
-        session.expire(order)
-        if order.paid == order.total:
-            order.status = "paid"
         if before_commit is not None:
-            session.flush()
             before_commit(payment)
     return payment
 
@@ -150,9 +192,7 @@ def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None
 def refund(order_id: int, amount: int, reason: str = "", *, user_id: int | None = None,
            before_commit: Callable[[list[Refund]], None] | None = None) -> list[Refund]:
     """Refund up to what was paid, back to the original tenders (newest payment first)."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise ValidationFailed(_l("The input is not valid."),
-                               field_errors={"amount": [_l("Give a positive amount.")]})
+    _check_amount(amount)
     refunds: list[Refund] = []
     with write_transaction() as session:
         order = get_order(order_id)

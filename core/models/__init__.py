@@ -12,7 +12,15 @@ from .catalog import Service, ServiceCategory, StoreServiceOffer
 from .customer import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag
 from .integration import SmsCode, SmsMessage, WebhookDelivery, WebhookSubscription
 from .ledger import LedgerAccount, LedgerEntry, LedgerTransaction
-from .order import ORDER_STATUSES, Order, OrderAdjustment, OrderLine, Payment, Refund
+from .order import (
+    ORDER_STATUSES,
+    Order,
+    OrderAdjustment,
+    OrderLine,
+    Payment,
+    PaymentCallback,
+    Refund,
+)
 from .schedule import (
     AvailabilityOverride,
     CoverageRule,
@@ -29,7 +37,8 @@ from .user import BRAND_ROLES, ROLES, ApiToken, RoleAssignment, User
 
 __all__ = [
     "LedgerAccount", "LedgerEntry", "LedgerTransaction",
-    "ORDER_STATUSES", "Order", "OrderAdjustment", "OrderLine", "Payment", "Refund",
+    "ORDER_STATUSES", "Order", "OrderAdjustment", "OrderLine", "Payment", "PaymentCallback",
+    "Refund",
     "SmsCode", "SmsMessage", "WebhookDelivery", "WebhookSubscription",
     "ApiToken",
     "AvailabilityOverride", "CoverageRule", "IdempotencyRecord", "Roster", "RosterShift",

@@ -38,10 +38,10 @@ def init_app(app: Flask) -> None:
     def _page_context() -> dict[str, Any]:
         return {"current_user": page_user(), "face_menu": face_menu}
 
-    from . import account
+    from . import account, sandbox
     from .admin import bp as admin_bp
     from .customer import bp as customer_bp
     from .staff_app import bp as staff_bp
 
-    for bp in (account.bp, customer_bp, staff_bp, admin_bp):
+    for bp in (account.bp, customer_bp, staff_bp, admin_bp, sandbox.bp):
         app.register_blueprint(bp)

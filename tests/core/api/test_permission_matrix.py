@@ -126,6 +126,8 @@ MATRIX: dict[str, tuple[Any, str]] = {
     "POST /api/v1/orders/{order_id}/payments": ({"provider": "cash", "amount": 100},
                                                 "AA NN YN YN YN YY"),
     "POST /api/v1/orders/{order_id}/refunds": ({"amount": 50}, "AA NN NN NN YN YY"),
+    # providers authenticate by signature, not by login: unsigned is 401 for everyone
+    "POST /api/v1/payments/{provider}/notify": ({"ref": "x"}, "AA AA AA AA AA AA"),
     # customers: the brand's CRM for the front desk and up; a customer sees themself
     "GET /api/v1/customers": (None, "AA NN NN YY YY YY"),
     "POST /api/v1/customers": ({"phone": "13900000002", "name": "New"},
@@ -168,7 +170,7 @@ def _targets(world: World) -> dict[str, dict[str, Any]]:
         for name in ("booking_n", "booking_s"):
             order = orders.order_for_booking(session.get(Booking, ids[name]))
             order_ids[name] = order.id
-    common = {"week": WEEK, "tag": "vip", "day": TOMORROW, "subscription_id": hook_id,
+    common = {"provider": "sandbox", "week": WEEK, "tag": "vip", "day": TOMORROW, "subscription_id": hook_id,
               "delivery_id": delivery_id, "category_id": ids["hair"]}
     return {
         "own": {**common, "store_id": ids["north"], "staff_id": ids["ann"],

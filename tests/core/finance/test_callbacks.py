@@ -1,0 +1,128 @@
+"""Online payments through the sandbox provider: redirect, signed notification,
+freshness, replay and idempotency — over HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.extensions import db
+from core.finance import ledger, sandbox
+from core.models import LedgerEntry, Order, Payment, PaymentCallback
+from tests.core.api.resources_world import BACKENDS, World, world_fixture
+
+
+@pytest.fixture(params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    yield from world_fixture(request, tmp_path)
+
+
+def _start(world: World, amount: int) -> tuple[int, dict]:
+    order = world.post(f"/api/v1/bookings/{world.ids['booking_n']}/order", "bo").json
+    resp = world.post(f"/api/v1/orders/{order['id']}/payments", "bo",
+                      json={"provider": "sandbox", "amount": amount})
+    assert resp.status_code == 201, resp.json
+    assert resp.json["status"] == "pending"
+    assert resp.json["redirect_url"].startswith("/sandbox/pay/sbx_")
+    return order["id"], resp.json
+
+
+def _notify(world: World, body: bytes, signature: str | None = None) -> object:
+    with world.app.test_request_context():
+        sig = signature if signature is not None else sandbox.sign(body)
+    return world.app.test_client().post("/api/v1/payments/sandbox/notify", data=body,
+                                        headers={sandbox.SIGNATURE_HEADER: sig,
+                                                 "Content-Type": "application/json"})
+
+
+def _ref(payment: dict) -> str:
+    return payment["redirect_url"].rsplit("/", 1)[1]
+
+
+def test_signed_notification_settles_once_and_replays_change_nothing(world: World) -> None:
+    order_id, payment = _start(world, 12800)
+    with world.app.app_context():
+        body = sandbox.notice_body(_ref(payment), 12800)
+    first = _notify(world, body)
+    assert first.status_code == 200 and first.json == {"result": "settled"}
+    again = _notify(world, body)  # the very same message replayed
+    assert again.json == {"result": "duplicate"}
+    with world.app.app_context():
+        fresh = sandbox.notice_body(_ref(payment), 12800)  # a provider retry, new nonce
+    assert _notify(world, fresh).json == {"result": "duplicate"}
+    receipt = world.get(f"/api/v1/orders/{order_id}", "bo").json
+    assert (receipt["status"], receipt["paid"]) == ("paid", 12800)
+    with world.app.app_context():
+        assert ledger.balance(f"store:{world.ids['north']}:online") == 12800
+        assert db.session.query(LedgerEntry).count() == 2
+
+
+def test_untrusted_notifications_are_rejected_without_effect(world: World) -> None:
+    order_id, payment = _start(world, 5000)
+    ref = _ref(payment)
+    with world.app.app_context():
+        stale = sandbox.notice_body(ref, 5000, timestamp=int(time.time()) - 301)
+        future = sandbox.notice_body(ref, 5000, timestamp=int(time.time()) + 301)
+        good = sandbox.notice_body(ref, 5000)
+        wrong_amount = sandbox.notice_body(ref, 4999)
+        unknown = sandbox.notice_body("sbx_nope", 5000)
+    for body, status in ((stale, 401), (future, 401), (wrong_amount, 409), (unknown, 404)):
+        resp = _notify(world, body)
+        assert resp.status_code == status, (body, resp.json)
+        assert resp.mimetype == "application/problem+json"
+    assert _notify(world, good, signature="0" * 64).status_code == 401
+    assert _notify(world, b"not json", signature=None).status_code == 401
+    with world.app.app_context():
+        assert db.session.get(Order, order_id).paid == 0
+        assert db.session.query(LedgerEntry).count() == 0
+        assert db.session.query(PaymentCallback).count() == 0
+
+
+def test_failed_payment_and_the_provider_page(world: World) -> None:
+    order_id, payment = _start(world, 12800)
+    page = world.app.test_client()
+    html = page.get(payment["redirect_url"]).get_data(as_text=True)
+    assert "sbx_" in html and 'name="csrf_token"' in html
+    token = html.split('name="csrf_token" value="')[1].split('"')[0]
+    resp = page.post(payment["redirect_url"], data={"outcome": "fail", "csrf_token": token})
+    assert resp.status_code == 302
+    with world.app.app_context():
+        assert db.session.scalars(select(Payment.status)).one() == "failed"
+        assert db.session.get(Order, order_id).status == "open"
+    # a new attempt, paid on the provider's page: the customer returns to the booking
+    _, second = _start(world, 12800)
+    html = page.get(second["redirect_url"]).get_data(as_text=True)
+    token = html.split('name="csrf_token" value="')[1].split('"')[0]
+    resp = page.post(second["redirect_url"], data={"outcome": "pay", "csrf_token": token})
+    assert resp.status_code == 302 and "/me/bookings/" in resp.headers["Location"]
+    assert world.get(f"/api/v1/orders/{order_id}", "bo").json["status"] == "paid"
+
+
+def test_split_tender_cash_then_online(world: World) -> None:
+    order = world.post(f"/api/v1/bookings/{world.ids['booking_n']}/order", "desk_n").json
+    assert world.post(f"/api/v1/orders/{order['id']}/payments", "desk_n",
+                      json={"provider": "cash", "amount": 2800}).status_code == 201
+    # the customer may not record cash, and cannot start more than is due
+    assert world.post(f"/api/v1/orders/{order['id']}/payments", "bo",
+                      json={"provider": "cash", "amount": 100}).status_code == 403
+    assert world.post(f"/api/v1/orders/{order['id']}/payments", "bo",
+                      json={"provider": "sandbox", "amount": 10001}).status_code == 409
+    _, payment = _start(world, 10000)
+    with world.app.app_context():
+        body = sandbox.notice_body(_ref(payment), 10000)
+    assert _notify(world, body).json == {"result": "settled"}
+    receipt = world.get(f"/api/v1/orders/{order['id']}", "bo").json
+    assert receipt["status"] == "paid"
+    assert sorted(p["provider"] for p in receipt["payments"]) == ["cash", "sandbox"]
+    # a refund goes back to the tenders, newest (online) first
+    refunded = world.post(f"/api/v1/orders/{order['id']}/refunds", "mgr_n",
+                          json={"amount": 11000}).json
+    assert [r["amount"] for r in refunded] == [10000, 1000]
+    with world.app.app_context():
+        north = world.ids["north"]
+        assert ledger.balance(f"store:{north}:online") == 0
+        assert ledger.balance(f"store:{north}:cash") == 1800

@@ -170,8 +170,9 @@ def _targets(world: World) -> dict[str, dict[str, Any]]:
         for name in ("booking_n", "booking_s"):
             order = orders.order_for_booking(session.get(Booking, ids[name]))
             order_ids[name] = order.id
-    common = {"provider": "sandbox", "week": WEEK, "tag": "vip", "day": TOMORROW, "subscription_id": hook_id,
-              "delivery_id": delivery_id, "category_id": ids["hair"]}
+    common = {"provider": "sandbox", "week": WEEK, "tag": "vip", "day": TOMORROW,
+              "subscription_id": hook_id, "delivery_id": delivery_id,
+              "category_id": ids["hair"]}
     return {
         "own": {**common, "store_id": ids["north"], "staff_id": ids["ann"],
                 "service_id": ids["cut"], "booking_id": ids["booking_n"],

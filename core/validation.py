@@ -84,6 +84,10 @@ valid_clock = rule(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
                     _l("Use a time like 09:30 (00:00 to 24:00)."))
 
 
+def percent() -> ma.validate.Validator:
+    return ma.validate.Range(min=0, max=100, error=str(_l("Between 0 and 100 percent.")))
+
+
 def length(max_len: int) -> ma.validate.Validator:
     return ma.validate.Length(max=max_len, error=str(_l("At most %(n)d characters.", n=max_len)))
 

@@ -82,6 +82,7 @@ class OrderOut(QuoteOut):
     paid = ma.fields.Integer()
     refunded = ma.fields.Integer()
     due = ma.fields.Integer()
+    deposit = ma.fields.Integer(metadata={"description": "asked up front by the policy"})
     payments = ma.fields.List(ma.fields.Nested(PaymentOut))
     refunds = ma.fields.List(ma.fields.Nested(RefundOut))
 
@@ -105,7 +106,7 @@ def _order_dict(order: Order) -> dict[str, Any]:
         "booking_id": order.booking_id, "status": order.status, "currency": order.currency,
         "lines": order.lines, "adjustments": order.adjustments, "subtotal": order.subtotal,
         "total": order.total, "paid": order.paid, "refunded": order.refunded,
-        "due": order.total - order.paid, "payments": order.payments,
+        "due": orders.due(order), "deposit": order.deposit, "payments": order.payments,
         "refunds": order.refunds,
     }
 

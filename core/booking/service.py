@@ -27,6 +27,7 @@ from ..catalog.services import price_at
 from ..db import utcnow, write_transaction
 from ..errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from ..extensions import db
+from ..finance import fees
 from ..models import (
     ACTIVE_STATUSES,
     Booking,
@@ -239,6 +240,9 @@ def transition(booking_id: int, action: str, *, reason: str = "", by_customer: b
         booking.status = target
         booking.updated_at = now
         _flush_or_conflict(session, str(booking.staff_id))
+        if action in ("decline", "cancel", "no_show"):  # its money, in this transaction
+            fees.booking_ended(booking, action, by_customer=by_customer, now=now,
+                               user_id=current_actor()[0])
         webhooks.record_booking(f"booking.{EVENTS[action]}", booking)
     plugins().call("fulian_booking_event", booking=booking, event=EVENTS[action])
     return booking

@@ -32,6 +32,12 @@ class ServiceSchema(ma.Schema):
                                                 error=str(_l("Between 0 and 240 minutes."))))
     price = v.MinorUnits(required=True)
     published = ma.fields.Boolean()
+    # Overrides of the store's money policy (null = the store's).
+    deposit_percent = ma.fields.Integer(strict=True, allow_none=True, validate=v.percent())
+    late_cancel_fee_percent = ma.fields.Integer(strict=True, allow_none=True,
+                                                validate=v.percent())
+    no_show_fee_percent = ma.fields.Integer(strict=True, allow_none=True,
+                                            validate=v.percent())
 
 
 def _category(name: str | None) -> ServiceCategory | None:

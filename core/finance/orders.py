@@ -32,7 +32,7 @@ from ..models import (
     Service,
     Store,
 )
-from . import ledger
+from . import fees, ledger
 from .pricing import Quote, QuoteLine, build_quote
 
 #: built-in tenders and the store account that receives the money
@@ -85,10 +85,20 @@ def order_for_booking(booking: Booking, user_id: int | None = None) -> Order:
         order.adjustments = [OrderAdjustment(position=i, source=a.source, label=a.label,
                                              amount=a.amount)
                              for i, a in enumerate(quote.adjustments)]
+        order.deposit = fees.deposit_for(service, session.get(Store, booking.store_id),
+                                         order.total)
         if order.total == 0:
             order.status = "paid"
         session.add(order)
     return order
+
+
+def due(order: Order) -> int:
+    """What is still to pay on an open order: the total less what was paid and not
+    refunded (a refund of a settled order is not a new debt)."""
+    if order.status != "open":
+        return 0
+    return max(0, order.total - (order.paid - order.refunded))
 
 
 def _tender_account(order: Order, provider: str) -> str:
@@ -127,11 +137,10 @@ def settle(payment: Payment) -> None:
     order = session.get(Order, payment.order_id)
     taken = session.execute(update(Order).where(
         Order.id == order.id, Order.status == "open",
-        Order.paid + payment.amount <= Order.total
+        Order.paid - Order.refunded + payment.amount <= Order.total
     ).values(paid=Order.paid + payment.amount)).rowcount
     if not taken:
-        raise RuleViolation(_l("That is more than the %(due)s still due.",
-                               due=order.total - order.paid))
+        raise RuleViolation(_l("That is more than the %(due)s still due.", due=due(order)))
     amount = payment.amount
     legs = [(_tender_account(order, payment.provider), amount),
             (f"store:{order.store_id}:revenue", -amount)]
@@ -145,7 +154,7 @@ def settle(payment: Payment) -> None:
     payment.status = "succeeded"
     payment.settled_at = utcnow()
     session.expire(order)
-    if order.paid == order.total:
+    if due(order) == 0:
         order.status = "paid"
     session.flush()
 
@@ -177,9 +186,9 @@ def start_online(order_id: int, provider: str, amount: int, external_ref: str, *
     with write_transaction() as session:
         order = _open_order(order_id)
         _tender_account(order, provider)
-        if amount > order.total - order.paid:
+        if amount > due(order):
             raise RuleViolation(_l("That is more than the %(due)s still due.",
-                                   due=order.total - order.paid))
+                                   due=due(order)))
         payment = Payment(order_id=order.id, provider=provider, amount=amount,
                           status="pending", external_ref=external_ref, recorded_by=user_id)
         session.add(payment)
@@ -193,38 +202,45 @@ def refund(order_id: int, amount: int, reason: str = "", *, user_id: int | None 
            before_commit: Callable[[list[Refund]], None] | None = None) -> list[Refund]:
     """Refund up to what was paid, back to the original tenders (newest payment first)."""
     _check_amount(amount)
-    refunds: list[Refund] = []
-    with write_transaction() as session:
-        order = get_order(order_id)
-        taken = session.execute(update(Order).where(
-            Order.id == order.id, Order.refunded + amount <= Order.paid
-        ).values(refunded=Order.refunded + amount)).rowcount
-        if not taken:
-            raise RuleViolation(_l("At most %(left)s can still be refunded.",
-                                   left=order.paid - order.refunded))
-        left = amount
-        for payment in sorted(order.payments, key=lambda p: p.id, reverse=True):
-            if left == 0:
-                break
-            share = min(left, payment.amount - payment.refunded)
-            if payment.status != "succeeded" or share <= 0:
-                continue
-            row = Refund(order_id=order.id, payment_id=payment.id, amount=share,
-                         reason=reason[:200], created_by=user_id)
-            session.add(row)
-            session.flush()
-            txn = ledger.post("refund", [(f"store:{order.store_id}:refunds", share),
-                                         (_tender_account(order, payment.provider), -share)],
-                              reference=f"order:{order.id}",
-                              idempotency_key=f"refund:{row.id}", currency=order.currency)
-            row.ledger_txn_id = txn.id
-            payment.refunded += share
-            left -= share
-            refunds.append(row)
-        session.expire(order)
-        if order.refunded == order.paid and order.paid > 0:
-            order.status = "refunded"
+    with write_transaction():
+        refunds = refund_within(get_order(order_id), amount, reason, user_id=user_id)
         if before_commit is not None:
-            session.flush()
             before_commit(refunds)
+    return refunds
+
+
+def refund_within(order: Order, amount: int, reason: str, *, user_id: int | None = None
+                  ) -> list[Refund]:
+    """:func:`refund` inside the caller's write transaction (e.g. a cancellation)."""
+    session = db.session
+    taken = session.execute(update(Order).where(
+        Order.id == order.id, Order.refunded + amount <= Order.paid
+    ).values(refunded=Order.refunded + amount)).rowcount
+    if not taken:
+        raise RuleViolation(_l("At most %(left)s can still be refunded.",
+                               left=order.paid - order.refunded))
+    refunds: list[Refund] = []
+    left = amount
+    for payment in sorted(order.payments, key=lambda p: p.id, reverse=True):
+        share = min(left, payment.amount - payment.refunded)
+        if payment.status != "succeeded" or share <= 0:
+            continue
+        row = Refund(order_id=order.id, payment_id=payment.id, amount=share,
+                     reason=reason[:200], created_by=user_id)
+        session.add(row)
+        session.flush()
+        txn = ledger.post("refund", [(f"store:{order.store_id}:refunds", share),
+                                     (_tender_account(order, payment.provider), -share)],
+                          reference=f"order:{order.id}",
+                          idempotency_key=f"refund:{row.id}", currency=order.currency)
+        row.ledger_txn_id = txn.id
+        payment.refunded += share
+        left -= share
+        refunds.append(row)
+        if left == 0:
+            break
+    session.expire(order)
+    if order.refunded == order.paid and order.paid > 0 and order.status == "paid":
+        order.status = "refunded"
+    session.flush()
     return refunds

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -38,6 +47,10 @@ class Service(db.Model):
     buffer_after_min: Mapped[int] = mapped_column(Integer, default=0)
     price: Mapped[int] = mapped_column(BigInteger)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Overrides of the store's money policy (None = the store's percent).
+    deposit_percent: Mapped[int | None] = mapped_column(SmallInteger)
+    late_cancel_fee_percent: Mapped[int | None] = mapped_column(SmallInteger)
+    no_show_fee_percent: Mapped[int | None] = mapped_column(SmallInteger)
 
     category: Mapped[ServiceCategory | None] = relationship()
     offers: Mapped[list[StoreServiceOffer]] = relationship(

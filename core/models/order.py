@@ -35,6 +35,8 @@ class Order(db.Model):
     total: Mapped[int] = mapped_column(BigInteger)
     paid: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: what the booking's policy asks to be paid up front (minor units)
+    deposit: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -120,7 +122,8 @@ class PaymentCallback(db.Model):
     """A provider notification already processed: its nonce is never accepted twice."""
 
     __tablename__ = "payment_callbacks"
-    __table_args__ = (UniqueConstraint("provider", "nonce", name="provider_nonce"),)
+    __table_args__ = (UniqueConstraint("provider", "nonce",
+                                       name="uq_payment_callbacks_provider_nonce"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     provider: Mapped[str] = mapped_column(String(40))

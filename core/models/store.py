@@ -44,6 +44,11 @@ class Store(db.Model):
     slot_step_min: Mapped[int] = mapped_column(SmallInteger, default=15)
     min_notice_min: Mapped[int] = mapped_column(Integer, default=60)
     horizon_days: Mapped[int] = mapped_column(SmallInteger, default=60)
+    # Money policy (percent of the order's total; services may override the percents).
+    deposit_percent: Mapped[int] = mapped_column(SmallInteger, default=0)
+    late_cancel_window_min: Mapped[int] = mapped_column(Integer, default=1440)
+    late_cancel_fee_percent: Mapped[int] = mapped_column(SmallInteger, default=0)
+    no_show_fee_percent: Mapped[int] = mapped_column(SmallInteger, default=0)
 
     opening_hours: Mapped[list[OpeningHours]] = relationship(
         back_populates="store", cascade="all, delete-orphan", order_by="OpeningHours.weekday"

@@ -43,6 +43,12 @@ class StoreSchema(ma.Schema):
         min=0, max=43200, error=str(_l("Between 0 and 43200 minutes."))))
     horizon_days = ma.fields.Integer(strict=True, validate=ma.validate.Range(
         min=1, max=365, error=str(_l("Between 1 and 365 days."))))
+    # Money policy: percents of the order's total.
+    deposit_percent = ma.fields.Integer(strict=True, validate=v.percent())
+    late_cancel_window_min = ma.fields.Integer(strict=True, validate=ma.validate.Range(
+        min=0, max=43200, error=str(_l("Between 0 and 43200 minutes."))))
+    late_cancel_fee_percent = ma.fields.Integer(strict=True, validate=v.percent())
+    no_show_fee_percent = ma.fields.Integer(strict=True, validate=v.percent())
 
 
 def get_store(ref: str | int) -> Store:

@@ -33,7 +33,8 @@ blp = Blueprint("stores", __name__, url_prefix="/api/v1/stores",
 
 POLICY_FIELDS = ("acceptance_required", "acceptance_timeout_min", "acceptance_timeout_action",
                  "cancel_window_min", "reschedule_window_min", "slot_step_min",
-                 "min_notice_min", "horizon_days")
+                 "min_notice_min", "horizon_days", "deposit_percent", "late_cancel_window_min",
+                 "late_cancel_fee_percent", "no_show_fee_percent")
 
 
 class StoreOut(ma.Schema):
@@ -56,6 +57,12 @@ class StoreOut(ma.Schema):
     slot_step_min = ma.fields.Integer()
     min_notice_min = ma.fields.Integer()
     horizon_days = ma.fields.Integer()
+    deposit_percent = ma.fields.Integer(
+        metadata={"description": "percent of the price asked up front"})
+    late_cancel_window_min = ma.fields.Integer(
+        metadata={"description": "a customer's cancellation this close to the start is late"})
+    late_cancel_fee_percent = ma.fields.Integer()
+    no_show_fee_percent = ma.fields.Integer()
 
 
 class StoreQuery(PageQuery):

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core.extensions import db
-from core.finance import ledger, sandbox
+from core.finance import callbacks, ledger, sandbox
 from core.models import LedgerEntry, Order, Payment, PaymentCallback
 from tests.core.api.resources_world import BACKENDS, World, world_fixture
 
@@ -65,8 +65,8 @@ def test_untrusted_notifications_are_rejected_without_effect(world: World) -> No
     order_id, payment = _start(world, 5000)
     ref = _ref(payment)
     with world.app.app_context():
-        stale = sandbox.notice_body(ref, 5000, timestamp=int(time.time()) - 301)
-        future = sandbox.notice_body(ref, 5000, timestamp=int(time.time()) + 301)
+        stale = sandbox.notice_body(ref, 5000, timestamp=int(time.time()) - 400)
+        future = sandbox.notice_body(ref, 5000, timestamp=int(time.time()) + 400)
         good = sandbox.notice_body(ref, 5000)
         wrong_amount = sandbox.notice_body(ref, 4999)
         unknown = sandbox.notice_body("sbx_nope", 5000)
@@ -126,3 +126,14 @@ def test_split_tender_cash_then_online(world: World) -> None:
         north = world.ids["north"]
         assert ledger.balance(f"store:{north}:online") == 0
         assert ledger.balance(f"store:{north}:cash") == 1800
+
+
+def test_freshness_window_is_five_minutes_either_way(world: World) -> None:
+    _, payment = _start(world, 5000)
+    with world.app.test_request_context():
+        body = sandbox.notice_body(_ref(payment), 5000, timestamp=1_000_000)
+        headers = {sandbox.SIGNATURE_HEADER: sandbox.sign(body)}
+        for now in (1_000_000 - 301, 1_000_000 + 301):
+            with pytest.raises(callbacks.CallbackRejected):
+                callbacks.handle("sandbox", body, headers, now=now)
+        assert callbacks.handle("sandbox", body, headers, now=1_000_000 + 300) == "settled"

@@ -179,6 +179,23 @@ def fulian_tenders(order: Any, customer: Any) -> list[dict[str, Any]] | None:
 
 
 @hookspec
+def fulian_account_tenders() -> list[Any] | None:
+    """Return tenders paid from an account the brand keeps for the customer (stored
+    value, points, ...), settled at once at checkout.
+
+    Each object has ``code`` and ``label`` (translated) and two methods giving ledger
+    legs ``(account_code, signed_minor_units)`` (positive = debit):
+    ``legs(order, amount)`` for a payment of ``amount`` — everything except the store's
+    revenue credit, which the core adds; they sum to ``amount`` (the customer's
+    accounts debited, plus any balanced settlement pair between stores) — and
+    ``refund_legs(order, payment, amount)`` for refunding ``amount`` of that payment —
+    everything except the store's refunds debit; they sum to ``-amount``. Accounts that
+    may not go negative make a payment fail with 409 when the balance is short; the
+    plugin registers its account purposes with ``core.finance.ledger.register_purpose``.
+    """
+
+
+@hookspec
 def fulian_payment_providers() -> list[Any] | None:
     """Return payment provider objects (``code``, ``start(payment)``, ``verify(callback)``).
 

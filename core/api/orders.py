@@ -88,10 +88,11 @@ class OrderOut(QuoteOut):
 
 
 class PaymentIn(ma.Schema):
-    provider = ma.fields.String(required=True,
-                                validate=ma.validate.OneOf(["cash", "sandbox"]),
-                                metadata={"description": "cash (recorded at the store) or "
-                                                         "sandbox (online, by the customer)"})
+    provider = ma.fields.String(
+        required=True, validate=ma.validate.Regexp(r"^[a-z][a-z0-9_-]{0,39}$"),
+        metadata={"description": "cash (recorded at the store), sandbox or another online "
+                                 "provider, or a plugin's account tender such as wallet; "
+                                 "a method not offered is 409"})
     amount = MinorUnits(required=True)
 
 
@@ -188,14 +189,15 @@ def read_order(order_id: int) -> dict[str, Any]:
 @audited
 def pay(data: dict[str, Any], order_id: int) -> Response:
     """Pay part or all of what is due. ``cash`` is recorded by the store (front desk,
-    managers, or the staff member who served the booking) and settles at once;
+    managers, or the staff member who served the booking) and settles at once, as do
+    plugins' account tenders (e.g. ``wallet``: stored value, 409 when short);
     ``sandbox`` is started by the customer (or the store) and answers a
     ``redirect_url``: the payment settles when the provider's signed notification
     arrives. Part payments add up; more than is due is 409."""
     order, relation = _visible(order_id)
     user = require_user()
-    online = data["provider"] != "cash"
-    if not online and relation not in ("manager", "staff"):
+    online = data["provider"] in callbacks.providers()
+    if data["provider"] == "cash" and relation not in ("manager", "staff"):
         raise Forbidden(_l("Only the store records cash payments."))
     if online and relation not in ("manager", "customer"):
         raise Forbidden(_l("Only the customer or the store starts an online payment."))

@@ -32,11 +32,21 @@ from ..models import (
     Service,
     Store,
 )
+from ..plugins import plugins
 from . import fees, ledger
 from .pricing import Quote, QuoteLine, build_quote
 
-#: built-in tenders and the store account that receives the money
-TENDER_ACCOUNTS = {"cash": "cash", "sandbox": "online"}
+#: cash and online payments: the store account that receives the money
+TENDER_ACCOUNTS = {"cash": "cash"}
+ONLINE_ACCOUNT = "online"
+
+
+def _store_purpose(provider: str) -> str | None:
+    from .callbacks import providers
+
+    if provider in TENDER_ACCOUNTS:
+        return TENDER_ACCOUNTS[provider]
+    return ONLINE_ACCOUNT if provider in providers() else None
 
 
 def _currency() -> str:
@@ -101,12 +111,44 @@ def due(order: Order) -> int:
     return max(0, order.total - (order.paid - order.refunded))
 
 
-def _tender_account(order: Order, provider: str) -> str:
-    purpose = TENDER_ACCOUNTS.get(provider)
-    if purpose is None:
-        raise ValidationFailed(_l("The input is not valid."), field_errors={
-            "provider": [_l("Unknown payment method %(code)s.", code=provider)]})
-    return f"store:{order.store_id}:{purpose}"
+def account_tenders() -> dict[str, Any]:
+    """Tenders of enabled plugins paid from customer accounts (``fulian_account_tenders``)."""
+    found = {}
+    for tender in plugins().call_flat("fulian_account_tenders"):
+        code = getattr(tender, "code", None)
+        if isinstance(code, str) and code not in TENDER_ACCOUNTS and hasattr(tender, "legs"):
+            found.setdefault(code, tender)
+    return found
+
+
+def _unavailable(provider: str) -> RuleViolation:
+    return RuleViolation(_l("The payment method %(code)s is not available.", code=provider))
+
+
+def _checked(legs: list[tuple[str, int]], amount: int) -> list[tuple[str, int]]:
+    if sum(a for _, a in legs) != amount:
+        raise ledger.UnbalancedTransaction(f"tender legs {legs} do not make {amount}")
+    return list(legs)
+
+
+def _payment_legs(order: Order, provider: str, amount: int) -> list[tuple[str, int]]:
+    purpose = _store_purpose(provider)
+    if purpose is not None:
+        return [(f"store:{order.store_id}:{purpose}", amount)]
+    tender = account_tenders().get(provider)
+    if tender is None:
+        raise _unavailable(provider)
+    return _checked(tender.legs(order, amount), amount)
+
+
+def _refund_legs(order: Order, payment: Payment, amount: int) -> list[tuple[str, int]]:
+    purpose = _store_purpose(payment.provider)
+    if purpose is not None:
+        return [(f"store:{order.store_id}:{purpose}", -amount)]
+    tender = account_tenders().get(payment.provider)
+    if tender is None:  # the plugin was disabled since: refund it by hand
+        raise _unavailable(payment.provider)
+    return _checked(tender.refund_legs(order, payment, amount), -amount)
 
 
 def _commission(amount: int) -> int:
@@ -142,7 +184,7 @@ def settle(payment: Payment) -> None:
     if not taken:
         raise RuleViolation(_l("That is more than the %(due)s still due.", due=due(order)))
     amount = payment.amount
-    legs = [(_tender_account(order, payment.provider), amount),
+    legs = [*_payment_legs(order, payment.provider, amount),
             (f"store:{order.store_id}:revenue", -amount)]
     fee = _commission(amount)
     if fee:
@@ -161,12 +203,14 @@ def settle(payment: Payment) -> None:
 
 def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None,
         before_commit: Callable[[Payment], None] | None = None) -> Payment:
-    """Record a payment settled at the store (cash).
+    """Record a payment that settles at once: cash at the store, or a plugin's account
+    tender (stored value, ...).
     ``before_commit`` runs inside the transaction (e.g. to store an idempotent reply)."""
     _check_amount(amount)
     with write_transaction() as session:
         order = _open_order(order_id)
-        _tender_account(order, provider)
+        if provider not in TENDER_ACCOUNTS and provider not in account_tenders():
+            raise _unavailable(provider)  # online payments settle by notification
         payment = Payment(order_id=order.id, provider=provider, amount=amount,
                           status="pending", recorded_by=user_id)
         session.add(payment)
@@ -185,7 +229,8 @@ def start_online(order_id: int, provider: str, amount: int, external_ref: str, *
     _check_amount(amount)
     with write_transaction() as session:
         order = _open_order(order_id)
-        _tender_account(order, provider)
+        if _store_purpose(provider) != ONLINE_ACCOUNT:
+            raise _unavailable(provider)
         if amount > due(order):
             raise RuleViolation(_l("That is more than the %(due)s still due.",
                                    due=due(order)))
@@ -230,7 +275,7 @@ def refund_within(order: Order, amount: int, reason: str, *, user_id: int | None
         session.add(row)
         session.flush()
         txn = ledger.post("refund", [(f"store:{order.store_id}:refunds", share),
-                                     (_tender_account(order, payment.provider), -share)],
+                                     *_refund_legs(order, payment, share)],
                           reference=f"order:{order.id}",
                           idempotency_key=f"refund:{row.id}", currency=order.currency)
         row.ledger_txn_id = txn.id

@@ -83,7 +83,8 @@ def test_who_may_pay_and_bad_amounts(world: World) -> None:
     for amount in (0, -1, 1.5, "12.5", True):
         resp = world.post(url, "ann", json={"provider": "cash", "amount": amount})
         assert "amount" in errors_of(resp), amount
-    assert "provider" in errors_of(world.post(url, "ann", json={"provider": "gold",
+    assert world.post(url, "ann", json={"provider": "gold", "amount": 1}).status_code == 409
+    assert "provider" in errors_of(world.post(url, "ann", json={"provider": "Gold!",
                                                                   "amount": 1}))
     assert world.count(LedgerEntry) == 0
     # the staff member who serves the booking records cash

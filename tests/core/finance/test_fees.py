@@ -18,6 +18,7 @@ from core.finance import ledger, orders
 from core.models import LedgerEntry, Order
 from core.org.stores import update_store
 from tests.core.factories import make_shop
+from tests.core.finance.helpers import pay_online
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_late_cancellation_keeps_the_fee_and_refunds_the_rest(shop: Any) -> None
     booking = _book(shop)  # tomorrow: inside the 48 h late window
     order = orders.order_for_booking(booking)
     orders.pay(order.id, "cash", 2560)      # the deposit in cash
-    orders.pay(order.id, "sandbox", 10240)  # the rest online (as if notified)
+    pay_online(order.id, 10240)  # the rest online (as if notified)
     service.transition(booking.id, "cancel", by_customer=True)
     order = db.session.get(Order, order.id)
     fee = 12800 * 30 // 100

@@ -1,0 +1,56 @@
+"""Wallet (paid add-on): stored-value cards with bonus, spent as a tender at checkout.
+
+Everything reaches the core through hooks: its models and migration branch, its API
+blueprint, its tender (``fulian_account_tenders``) and its member-centre section.
+Disabled, all of that disappears and the data (and ledger balances) stay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+
+from core.plugins import PluginMeta, hookimpl
+from core.web.context import money
+
+from . import (
+    models,  # noqa: F401 - registers the tables
+    service,
+)
+from .api import blp
+
+KINDS = {"top_up": _l("Top-up"), "payment": _l("Payment"), "refund": _l("Refund"),
+         "card_refund": _l("Card refund"), "reversal": _l("Correction")}
+
+meta = PluginMeta(name="wallet", title="Wallet: stored value", version="0.1.0", paid=True,
+                  description="Stored-value cards with bonus, spent at checkout.")
+
+
+@hookimpl
+def fulian_register_blueprints(app: Any) -> list[Any]:
+    return [blp]
+
+
+@hookimpl
+def fulian_account_tenders() -> list[Any]:
+    return [service.WalletTender()]
+
+
+@hookimpl
+def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
+    now = service.balances(customer.id)
+    rows = "".join(
+        f"<li><span>{escape(KINDS.get(r['kind'], r['kind']))}</span> "
+        f"<b>{escape(money(r['change']))}</b></li>"
+        for r in service.statement(customer.id, limit=5))
+    html = Markup(
+        '<div class="wallet-card"><p class="wallet-total">{total}</p>'
+        '<p class="muted">{split}</p><ul class="wallet-lines">{rows}</ul></div>'
+    ).format(total=money(now["total"]),
+             split=gettext("Paid in %(principal)s · bonus %(bonus)s",
+                           principal=money(now["principal"]), bonus=money(now["bonus"])),
+             rows=Markup(rows))
+    return [{"key": "wallet", "title": gettext("Stored value"), "html": html, "order": 10}]

@@ -1,0 +1,149 @@
+"""The wallet's API resources (``/api/v1/wallet``), documented with the core's while the
+plugin is enabled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import request
+from flask_babel import lazy_gettext as _l
+from flask_smorest import Blueprint
+
+from core.api.common import Forbidden, Id, audited, not_found, require_user
+from core.auth import policy
+from core.booking import idempotency
+from core.validation import MinorUnits
+
+from . import service
+
+blp = Blueprint("wallet", __name__, url_prefix="/api/v1/wallet",
+                description="Stored value (wallet plugin)")
+
+
+class PlanIn(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    pay_amount = MinorUnits(required=True)
+    bonus_amount = MinorUnits(load_default=0)
+
+
+class PlanOut(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    pay_amount = ma.fields.Integer()
+    bonus_amount = ma.fields.Integer()
+
+
+class TopUpIn(ma.Schema):
+    customer_id = Id(required=True)
+    store_id = Id(required=True)
+    plan_id = Id(load_default=None, allow_none=True,
+                 metadata={"description": "a plan, or give amount (no bonus)"})
+    amount = MinorUnits(load_default=None, allow_none=True)
+    provider = ma.fields.String(load_default="cash", validate=ma.validate.OneOf(["cash"]))
+
+
+class WalletOut(ma.Schema):
+    customer_id = ma.fields.Integer()
+    principal = ma.fields.Integer()
+    bonus = ma.fields.Integer()
+    total = ma.fields.Integer()
+    statement = ma.fields.List(ma.fields.Dict())
+
+
+class CardRefundIn(ma.Schema):
+    store_id = Id(required=True)
+    reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=200))
+
+
+class CardRefundOut(ma.Schema):
+    principal_refunded = ma.fields.Integer()
+    bonus_voided = ma.fields.Integer()
+
+
+def _wallet(customer_id: int) -> dict[str, Any]:
+    rows = service.statement(customer_id)
+    for row in rows:
+        row["at"] = row["at"].isoformat()
+    return {"customer_id": customer_id, **service.balances(customer_id), "statement": rows}
+
+
+@blp.get("/plans")
+@blp.response(200, PlanOut(many=True))
+def plans() -> list[Any]:
+    """Top-up plans on sale (pay X, get X + bonus)."""
+    from sqlalchemy import select
+
+    from core.extensions import db
+
+    from .models import TopUpPlan
+
+    return list(db.session.scalars(select(TopUpPlan).where(TopUpPlan.active.is_(True))
+                                   .order_by(TopUpPlan.pay_amount)))
+
+
+@blp.post("/plans")
+@blp.arguments(PlanIn)
+@blp.response(201, PlanOut)
+@audited
+def add_plan(data: dict[str, Any]) -> Any:
+    """A new top-up plan (owners and brand admins)."""
+    if not policy.is_brand_admin(require_user()):
+        raise Forbidden(_l("Only brand admins sell new plans."))
+    return service.add_plan(data["name"], data["pay_amount"], data["bonus_amount"])
+
+
+@blp.post("/top-ups")
+@blp.arguments(TopUpIn)
+@blp.response(201, WalletOut)
+@blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
+                      "schema": {"type": "string", "maxLength": 128}}])
+@audited
+def top_up(data: dict[str, Any]) -> dict[str, Any]:
+    """Sell stored value at a store, paid in cash at the desk (the store's front desk
+    and managers). A retry with the same Idempotency-Key sells nothing twice."""
+    user = require_user()
+    if not policy.can_manage_store(user, data["store_id"]):
+        raise not_found(_l("Store"))
+    if data["plan_id"] is not None:
+        plan = service.get_plan(data["plan_id"])
+        paid, extra = plan.pay_amount, plan.bonus_amount
+    elif data["amount"]:
+        paid, extra = data["amount"], 0
+    else:
+        from core.errors import ValidationFailed
+
+        raise ValidationFailed(_l("The input is not valid."), field_errors={
+            "amount": [_l("Give a plan or an amount.")]})
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        key = f"{user.id}:{idempotency.check_key(key)}"
+    service.top_up(data["customer_id"], data["store_id"], paid, extra,
+                   plan_id=data["plan_id"], key=key, user_id=user.id)
+    return _wallet(data["customer_id"])
+
+
+@blp.get("/customers/<id:customer_id>")
+@blp.response(200, WalletOut)
+def customer_wallet(customer_id: int) -> dict[str, Any]:
+    """Balance (principal and bonus) and statement: the store's CRM users, or the
+    customer themself."""
+    user = require_user()
+    own = policy.customer_of(user)
+    if not policy.is_crm_user(user) and (own is None or own.id != customer_id):
+        raise not_found(_l("Customer"))
+    service.get_customer(customer_id)
+    return _wallet(customer_id)
+
+
+@blp.post("/customers/<id:customer_id>/refund")
+@blp.arguments(CardRefundIn)
+@blp.response(200, CardRefundOut)
+@audited
+def refund_card(data: dict[str, Any], customer_id: int) -> dict[str, Any]:
+    """Refund the card: the principal is paid back in cash at the store, the remaining
+    bonus is voided (the store's managers)."""
+    user = require_user()
+    if not policy.administers(user, data["store_id"]):
+        raise Forbidden(_l("Only the store's managers refund cards."))
+    return service.refund_card(customer_id, data["store_id"], reason=data["reason"])

@@ -1,0 +1,199 @@
+"""Stored value (储值卡): top-ups with bonus, spending as a tender, refunds, statements.
+
+Accounts in the core ledger, per customer: ``principal`` (money the customer paid in,
+owed back on a card refund) and ``bonus`` (given by the brand, never paid out). Neither
+may go negative — the ledger's floor refuses an overspend atomically, also when two
+desks charge the same card at once.
+
+* Top-up of P with bonus B at store A: cash in A's drawer, P owed to the customer; B is
+  A's promotion expense, owed as bonus.
+* Spending at store S takes principal and bonus in proportion to the balances; S earns
+  the revenue. When S is not the store that sold the value (the last top-up's store),
+  a settlement pair records that S is owed the principal part by that store.
+* Refunding a payment puts the same shares back. Refunding the card pays the principal
+  back and voids the remaining bonus (reversing the promotion expense).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from core.db import write_transaction
+from core.errors import NotFound, RuleViolation
+from core.extensions import db
+from core.finance import ledger
+from core.models import (
+    Customer,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Order,
+    Payment,
+    Store,
+)
+
+from .models import TopUp, TopUpPlan
+
+ledger.register_purpose("promotion", "debit", allow_negative=True)
+TENDER = "wallet"
+
+
+def principal(customer_id: int) -> str:
+    return f"customer:{customer_id}:principal"
+
+
+def bonus(customer_id: int) -> str:
+    return f"customer:{customer_id}:bonus"
+
+
+def balances(customer_id: int) -> dict[str, int]:
+    p, b = ledger.balance(principal(customer_id)), ledger.balance(bonus(customer_id))
+    return {"principal": p, "bonus": b, "total": p + b}
+
+
+def get_customer(customer_id: int) -> Customer:
+    customer = db.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(_l("Customer not found."))
+    return customer
+
+
+def get_plan(plan_id: int) -> TopUpPlan:
+    plan = db.session.get(TopUpPlan, plan_id)
+    if plan is None or not plan.active:
+        raise NotFound(_l("No such top-up plan."))
+    return plan
+
+
+def add_plan(name: str, pay_amount: int, bonus_amount: int) -> TopUpPlan:
+    with write_transaction() as session:
+        plan = TopUpPlan(name=name, pay_amount=pay_amount, bonus_amount=bonus_amount)
+        session.add(plan)
+    return plan
+
+
+def top_up(customer_id: int, store_id: int, paid: int, bonus_amount: int = 0, *,
+           plan_id: int | None = None, provider: str = "cash", key: str | None = None,
+           user_id: int | None = None) -> TopUp:
+    """Sell stored value for cash at a store; a repeated ``key`` returns the first sale."""
+    if provider != "cash":
+        raise RuleViolation(_l("The payment method %(code)s is not available.",
+                               code=provider))
+    with write_transaction() as session:
+        if key is not None:
+            done = session.scalars(select(TopUp).where(TopUp.idempotency_key == key)).first()
+            if done is not None:
+                return done
+        get_customer(customer_id)
+        if session.get(Store, store_id) is None:
+            raise NotFound(_l("Store not found."))
+        row = TopUp(customer_id=customer_id, store_id=store_id, plan_id=plan_id, paid=paid,
+                    bonus=bonus_amount, provider=provider, idempotency_key=key,
+                    created_by=user_id)
+        session.add(row)
+        session.flush()
+        legs = [(f"store:{store_id}:cash", paid), (principal(customer_id), -paid)]
+        if bonus_amount:
+            legs += [(f"store:{store_id}:promotion", bonus_amount),
+                     (bonus(customer_id), -bonus_amount)]
+        txn = ledger.post("top_up", legs, reference=f"wallet-top-up:{row.id}",
+                          idempotency_key=f"wallet-top-up:{row.id}")
+        row.ledger_txn_id = txn.id
+    return row
+
+
+def home_store(customer_id: int) -> int | None:
+    """The store holding the customer's stored-value money: where they last topped up."""
+    return db.session.scalars(select(TopUp.store_id).where(
+        TopUp.customer_id == customer_id).order_by(TopUp.id.desc())).first()
+
+
+def refund_card(customer_id: int, store_id: int, *, reason: str = "") -> dict[str, int]:
+    """Pay the principal back in cash at ``store_id`` and void the remaining bonus."""
+    with write_transaction():
+        get_customer(customer_id)
+        now = balances(customer_id)
+        if now["total"] == 0:
+            raise RuleViolation(_l("There is nothing on this card to refund."))
+        legs: list[tuple[str, int]] = []
+        if now["principal"]:
+            legs += [(principal(customer_id), now["principal"]),
+                     (f"store:{store_id}:cash", -now["principal"])]
+        if now["bonus"]:
+            home = home_store(customer_id) or store_id
+            legs += [(bonus(customer_id), now["bonus"]),
+                     (f"store:{home}:promotion", -now["bonus"])]
+        ledger.post("card_refund", legs, memo=reason, reference=f"customer:{customer_id}")
+    return {"principal_refunded": now["principal"], "bonus_voided": now["bonus"]}
+
+
+def statement(customer_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The customer's wallet movements, newest first, with the balance after each."""
+    codes = (principal(customer_id), bonus(customer_id))
+    rows = db.session.execute(
+        select(LedgerTransaction.id, LedgerTransaction.kind, LedgerTransaction.created_at,
+               LedgerTransaction.reference, LedgerAccount.code, LedgerEntry.amount)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code.in_(codes))
+        .order_by(LedgerTransaction.id)).all()
+    by_txn: dict[int, dict[str, Any]] = {}
+    for txn_id, kind, at, reference, code, amount in rows:
+        item = by_txn.setdefault(txn_id, {"kind": kind, "at": at, "reference": reference,
+                                          "principal": 0, "bonus": 0})
+        item["principal" if code.endswith(":principal") else "bonus"] -= amount
+    running = 0
+    out = []
+    for item in by_txn.values():
+        running += item["principal"] + item["bonus"]
+        out.append({**item, "change": item["principal"] + item["bonus"],
+                    "balance": running})
+    return list(reversed(out))[:limit]
+
+
+class WalletTender:
+    """Stored value as a tender at checkout (``fulian_account_tenders``)."""
+
+    code = TENDER
+    label = _l("Stored value")
+
+    def legs(self, order: Order, amount: int) -> list[tuple[str, int]]:
+        if order.customer_id is None:
+            raise RuleViolation(_l("This order has no customer with a card."))
+        cid = order.customer_id
+        now = balances(cid)
+        if now["total"] < amount:
+            raise ledger.InsufficientFunds(_l("Not enough stored value: %(left)s left.",
+                                              left=now["total"]))
+        from_principal = amount * now["principal"] // now["total"]
+        from_bonus = amount - from_principal
+        if from_bonus > now["bonus"]:  # rounding: keep within the bonus balance
+            from_principal, from_bonus = amount - now["bonus"], now["bonus"]
+        legs = [(principal(cid), from_principal)]
+        if from_bonus:
+            legs.append((bonus(cid), from_bonus))
+        home = home_store(cid)
+        if home is not None and home != order.store_id and from_principal:
+            legs += [(f"store:{order.store_id}:due_from", from_principal),
+                     (f"store:{home}:due_to", -from_principal)]
+        return legs
+
+    def refund_legs(self, order: Order, payment: Payment, amount: int
+                    ) -> list[tuple[str, int]]:
+        """Back to the card in the shares the payment took (and its settlement undone)."""
+        original = {e.account.code: e.amount for e in db.session.get(
+            LedgerTransaction, payment.ledger_txn_id).entries}
+        cid = order.customer_id
+        paid_p, paid_b = original.get(principal(cid), 0), original.get(bonus(cid), 0)
+        back_p = amount * paid_p // (paid_p + paid_b)
+        legs = [(principal(cid), -back_p)]
+        if amount - back_p:
+            legs.append((bonus(cid), -(amount - back_p)))
+        for code, value in original.items():
+            if code.endswith((":due_from", ":due_to")) and back_p:
+                share = abs(value) * back_p // paid_p
+                legs.append((code, -share if value > 0 else share))
+        return legs

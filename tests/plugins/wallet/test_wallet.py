@@ -1,0 +1,213 @@
+"""The wallet plugin: licence-gated, top-ups with bonus, stored value as a tender with
+cross-store settlement, refunds back to the card, card refunds pay principal only, and
+the issue's end-to-end money journey; disabling hides it and keeps the data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from core import licensing
+from core.audit import acting_as
+from core.auth.tokens import issue_token
+from core.booking import service as bookings
+from core.booking.service import create_booking
+from core.db import write_transaction
+from core.extensions import db
+from core.finance import ledger, orders
+from core.models import (
+    BrandSettings,
+    Customer,
+    InstalledLicense,
+    LedgerEntry,
+    Order,
+    Service,
+    StaffProfile,
+    Store,
+)
+from core.org.stores import create_store, update_store
+from core.org.users import create_user
+from plugins.wallet import service as wallet
+from tests.core.factories import make_shop
+from tests.core.finance.helpers import pay_online
+
+
+def _licence(app: Any, keys: dict, plugins: list[str]) -> None:
+    with app.app_context():
+        deployment = db.session.get(BrandSettings, 1).deployment_id
+        document = licensing.issue(keys["private"].read_bytes(), deployment_id=deployment,
+                                   licensee="Jade", plugins=plugins, max_stores=5,
+                                   expires_at=date.today() + timedelta(days=30))
+        with write_transaction() as session:
+            session.add(InstalledLicense(document=document))
+        app.extensions["fulian_plugins"].refresh()
+
+
+@pytest.fixture
+def env(make_app: Any, vendor_keys: dict) -> Iterator[dict[str, Any]]:
+    first = make_app()
+    with first.app_context():
+        with pytest.raises(Exception, match="paid plugin"):
+            first.extensions["fulian_plugins"].set_enabled("wallet", True)
+    _licence(first, vendor_keys, ["wallet"])
+    with first.app_context():
+        first.extensions["fulian_plugins"].set_enabled("wallet", True)
+    app = make_app(migrate=False)  # restart: the plugin's API mounts
+    with app.app_context(), acting_as(None, "test"):
+        shop = make_shop()
+        create_store({"code": "east", "name": "East", "timezone": "Asia/Shanghai"},
+                     hours="mon-sun 09:00-21:00")
+        owner = create_user({"name": "O", "email": "o@example.com"}, role="owner")
+        desk = create_user({"name": "D", "email": "d@example.com"}, role="front_desk",
+                           stores=["main"])
+        tokens = {"owner": issue_token(owner)[0], "desk": issue_token(desk)[0]}
+        ids = SimpleNamespace(store=shop.store.id, service=shop.service.id,
+                              staff=shop.staff.id, customer=shop.customer.id,
+                              start=shop.start)
+    # requests run outside the test's app context: each gets its own ``g``
+    yield {"app": app, "ids": ids, "tokens": tokens, "client": app.test_client()}
+
+
+def _shop(env: dict) -> SimpleNamespace:
+    """The shop's rows in the current app context."""
+    ids = env["ids"]
+    return SimpleNamespace(store=db.session.get(Store, ids.store),
+                           service=db.session.get(Service, ids.service),
+                           staff=db.session.get(StaffProfile, ids.staff),
+                           customer=db.session.get(Customer, ids.customer), start=ids.start)
+
+
+def _call(env: dict, method: str, url: str, who: str, **kw: Any) -> Any:
+    headers = {"Authorization": f"Bearer {env['tokens'][who]}", **kw.pop("headers", {})}
+    return env["client"].open(url, method=method, headers=headers, **kw)
+
+
+def test_top_up_with_bonus_is_idempotent_and_listed(env: dict) -> None:
+    shop = env["ids"]
+    plan = _call(env, "POST", "/api/v1/wallet/plans", "owner",
+                 json={"name": "Pay 1000 get 1100", "pay_amount": 100000,
+                       "bonus_amount": 10000})
+    assert plan.status_code == 201
+    assert _call(env, "POST", "/api/v1/wallet/plans", "desk",
+                 json={"name": "x", "pay_amount": 1}).status_code == 403
+    body = {"customer_id": shop.customer, "store_id": shop.store,
+            "plan_id": plan.json["id"]}
+    key = {"Idempotency-Key": "tu-1"}
+    first = _call(env, "POST", "/api/v1/wallet/top-ups", "desk", json=body, headers=key)
+    again = _call(env, "POST", "/api/v1/wallet/top-ups", "desk", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert (again.json["principal"], again.json["bonus"], again.json["total"]) == \
+        (100000, 10000, 110000)
+    assert [r["kind"] for r in again.json["statement"]] == ["top_up"]
+    with env["app"].app_context():
+        assert ledger.balance(f"store:{shop.store}:cash") == 100000
+        assert ledger.balance(f"store:{shop.store}:promotion") == 10000
+    doc = env["client"].get("/api/v1/openapi.json").json
+    assert "/api/v1/wallet/top-ups" in doc["paths"]
+
+
+def test_stored_value_pays_at_another_store_with_settlement(env: dict) -> None:
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        wallet.top_up(shop.customer.id, shop.store.id, 100000, 10000)
+        east = db.session.scalars(select(type(shop.store)).where(
+            type(shop.store).code == "east")).one()
+        # book at east (a service offered everywhere) and pay 11000 from the card
+        from core.catalog.services import set_store_offer
+        from core.org.staff import add_staff
+
+        set_store_offer(shop.service.id, "east", None)
+        bee = add_staff({"name": "Bee", "email": "bee@example.com"}, {}, stores=["east"],
+                        services=[str(shop.service.id)])
+        booking = create_booking(store=east, service=shop.service, customer=shop.customer,
+                                 start_at=shop.start, staff=bee, source="phone")
+        order = orders.order_for_booking(booking)
+        orders.pay(order.id, "wallet", 11000)
+        assert wallet.balances(shop.customer.id) == {"principal": 90000, "bonus": 9000,
+                                                     "total": 99000}
+        assert ledger.balance(f"store:{east.id}:revenue") == 11000
+        assert ledger.balance(f"store:{east.id}:due_from") == 10000
+        assert ledger.balance(f"store:{shop.store.id}:due_to") == 10000
+        # refunding puts the same shares back and undoes the settlement
+        orders.refund(order.id, 11000)
+        assert wallet.balances(shop.customer.id)["total"] == 110000
+        assert ledger.balance(f"store:{east.id}:due_from") == 0
+        assert ledger.balance(f"store:{shop.store.id}:due_to") == 0
+        # more than the card holds is refused and changes nothing
+        entries = db.session.query(LedgerEntry).count()
+        order2 = orders.order_for_booking(create_booking(
+            store=shop.store, service=shop.service, customer=shop.customer,
+            start_at=shop.start + timedelta(days=2), staff=shop.staff, source="phone"))
+        wallet.refund_card(shop.customer.id, shop.store.id)
+        with pytest.raises(ledger.InsufficientFunds):
+            orders.pay(order2.id, "wallet", 100)
+        assert db.session.query(LedgerEntry).count() == entries + 4  # the card refund only
+
+
+def test_card_refund_returns_principal_only(env: dict) -> None:
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        wallet.top_up(shop.customer.id, shop.store.id, 100000, 10000)
+    ids = env["ids"]
+    resp = _call(env, "POST", f"/api/v1/wallet/customers/{ids.customer}/refund", "desk",
+                 json={"store_id": ids.store})
+    assert resp.status_code == 403  # managers only
+    done = _call(env, "POST", f"/api/v1/wallet/customers/{ids.customer}/refund",
+                 "owner", json={"store_id": ids.store, "reason": "moving away"})
+    assert done.json == {"principal_refunded": 100000, "bonus_voided": 10000}
+    with app.app_context():
+        assert wallet.balances(ids.customer)["total"] == 0
+        assert ledger.balance(f"store:{ids.store}:cash") == 0
+        assert ledger.balance(f"store:{ids.store}:promotion") == 0
+
+
+def test_end_to_end_top_up_book_split_pay_late_cancel(env: dict) -> None:
+    """The issue's journey: a customer tops up, books, pays partly by stored value and
+    partly online, cancels late and is charged the fee, the rest is refunded."""
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        update_store("main", {"late_cancel_window_min": 48 * 60,
+                              "late_cancel_fee_percent": 50, "cancel_window_min": 0})
+        wallet.top_up(shop.customer.id, shop.store.id, 5000, 500)  # card: 5500
+        booking = create_booking(store=shop.store, service=shop.service,
+                                 customer=shop.customer, start_at=shop.start,
+                                 staff=shop.staff, source="online")
+        order = orders.order_for_booking(booking)          # 12800
+        orders.pay(order.id, "wallet", 5500)                 # the whole card
+        assert pay_online(order.id, 7300) == "settled"       # the rest online
+        assert db.session.get(Order, order.id).status == "paid"
+        bookings.transition(booking.id, "cancel", by_customer=True)  # late: fee 6400
+        order = db.session.get(Order, order.id)
+        assert (order.status, order.total, order.paid - order.refunded) == ("paid", 6400,
+                                                                            6400)
+        # 6400 went back newest tender first: all 6400 to the online payment
+        assert ledger.balance(f"store:{shop.store.id}:online") == 7300 - 6400
+        assert wallet.balances(shop.customer.id)["total"] == 0
+        net = ledger.balance(f"store:{shop.store.id}:revenue") - ledger.balance(
+            f"store:{shop.store.id}:refunds")
+        assert net == 6400
+        assert db.session.scalar(select(func.sum(LedgerEntry.amount))) == 0
+    receipt = _call(env, "GET", f"/api/v1/orders/{order.id}", "desk").json
+    assert [line["kind"] for line in receipt["lines"]] == ["booking", "fee"]
+    assert sorted(p["provider"] for p in receipt["payments"]) == ["sandbox", "wallet"]
+
+
+def test_disabling_hides_everything_and_keeps_the_data(env: dict) -> None:
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        wallet.top_up(shop.customer.id, shop.store.id, 1000)
+        app.extensions["fulian_plugins"].set_enabled("wallet", False)
+        assert "wallet" not in orders.account_tenders()
+        assert wallet.balances(shop.customer.id)["total"] == 1000
+    assert _call(env, "GET", "/api/v1/wallet/plans", "owner").status_code == 404
+    assert "/api/v1/wallet/plans" not in env["client"].get("/api/v1/openapi.json").json[
+        "paths"]

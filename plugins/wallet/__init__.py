@@ -1,4 +1,5 @@
-"""Wallet (paid add-on): stored-value cards with bonus, spent as a tender at checkout.
+"""Wallet (paid add-on): stored-value cards with bonus, spent as a tender at checkout;
+member tiers by spend with a discount on every quote.
 
 Everything reaches the core through hooks: its models and migration branch, its API
 blueprint, its tender (``fulian_account_tenders``) and its member-centre section.
@@ -19,6 +20,7 @@ from core.web.context import money
 from . import (
     models,  # noqa: F401 - registers the tables
     service,
+    tiers,
 )
 from .api import blp
 
@@ -40,6 +42,11 @@ def fulian_account_tenders() -> list[Any]:
 
 
 @hookimpl
+def fulian_price_adjustments(quote: Any) -> list[dict[str, Any]]:
+    return tiers.adjustments(quote)
+
+
+@hookimpl
 def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
     now = service.balances(customer.id)
     rows = "".join(
@@ -53,4 +60,12 @@ def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
              split=gettext("Paid in %(principal)s · bonus %(bonus)s",
                            principal=money(now["principal"]), bonus=money(now["bonus"])),
              rows=Markup(rows))
-    return [{"key": "wallet", "title": gettext("Stored value"), "html": html, "order": 10}]
+    sections = [{"key": "wallet", "title": gettext("Stored value"), "html": html,
+                 "order": 10}]
+    tier = tiers.tier_of(customer.id)
+    if tier is not None:
+        sections.append({"key": "tier", "title": gettext("Member tier"), "order": 20,
+                         "html": Markup("<p><b>{}</b> · {}</p>").format(
+                             tier.name, gettext("%(percent)d%% off every booking",
+                                                percent=tier.discount_percent))})
+    return sections

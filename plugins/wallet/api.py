@@ -15,7 +15,7 @@ from core.auth import policy
 from core.booking import idempotency
 from core.validation import MinorUnits
 
-from . import service
+from . import service, tiers
 
 blp = Blueprint("wallet", __name__, url_prefix="/api/v1/wallet",
                 description="Stored value (wallet plugin)")
@@ -48,6 +48,8 @@ class WalletOut(ma.Schema):
     principal = ma.fields.Integer()
     bonus = ma.fields.Integer()
     total = ma.fields.Integer()
+    spend = ma.fields.Integer(metadata={"description": "paid less refunded, all orders"})
+    tier = ma.fields.String(allow_none=True)
     statement = ma.fields.List(ma.fields.Dict())
 
 
@@ -61,11 +63,24 @@ class CardRefundOut(ma.Schema):
     bonus_voided = ma.fields.Integer()
 
 
+class TierIn(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
+    min_spend = MinorUnits(required=True, metadata={"description": "spend that reaches it"})
+    discount_percent = ma.fields.Integer(required=True, strict=True,
+                                         validate=ma.validate.Range(min=0, max=100))
+
+
+class TierOut(TierIn):
+    id = ma.fields.Integer()
+
+
 def _wallet(customer_id: int) -> dict[str, Any]:
     rows = service.statement(customer_id)
     for row in rows:
         row["at"] = row["at"].isoformat()
-    return {"customer_id": customer_id, **service.balances(customer_id), "statement": rows}
+    tier = tiers.tier_of(customer_id)
+    return {"customer_id": customer_id, **service.balances(customer_id), "statement": rows,
+            "spend": tiers.spend(customer_id), "tier": tier.name if tier else None}
 
 
 @blp.get("/plans")
@@ -147,3 +162,36 @@ def refund_card(data: dict[str, Any], customer_id: int) -> dict[str, Any]:
     if not policy.administers(user, data["store_id"]):
         raise Forbidden(_l("Only the store's managers refund cards."))
     return service.refund_card(customer_id, data["store_id"], reason=data["reason"])
+
+
+@blp.get("/tiers")
+@blp.response(200, TierOut(many=True))
+def list_tiers() -> list[Any]:
+    """Member tiers, lowest first."""
+    from sqlalchemy import select
+
+    from core.extensions import db
+
+    from .models import Tier
+
+    return list(db.session.scalars(select(Tier).order_by(Tier.min_spend)))
+
+
+@blp.post("/tiers")
+@blp.arguments(TierIn)
+@blp.response(201, TierOut)
+@audited
+def add_tier(data: dict[str, Any]) -> Any:
+    """A member tier (owners and brand admins); a threshold already used is 409."""
+    if not policy.is_brand_admin(require_user()):
+        raise Forbidden(_l("Only brand admins set member tiers."))
+    from sqlalchemy import select
+
+    from core.errors import Conflict
+    from core.extensions import db
+
+    from .models import Tier
+
+    if db.session.scalars(select(Tier.id).where(Tier.min_spend == data["min_spend"])).first():
+        raise Conflict(_l("A tier already starts at this spend."))
+    return tiers.add_tier(data["name"], data["min_spend"], data["discount_percent"])

@@ -46,3 +46,17 @@ class TopUp(db.Model):
     ledger_txn_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Tier(db.Model):
+    """A member tier: reached by total spend, worth a discount on every quote."""
+
+    __tablename__ = "wallet_tiers"
+    __audited__ = True
+    __table_args__ = (CheckConstraint("min_spend >= 0 AND discount_percent BETWEEN 0 AND 100",
+                                      name="bounds"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    min_spend: Mapped[int] = mapped_column(BigInteger, unique=True)
+    discount_percent: Mapped[int] = mapped_column(Integer, default=0)

@@ -211,3 +211,30 @@ def test_disabling_hides_everything_and_keeps_the_data(env: dict) -> None:
     assert _call(env, "GET", "/api/v1/wallet/plans", "owner").status_code == 404
     assert "/api/v1/wallet/plans" not in env["client"].get("/api/v1/openapi.json").json[
         "paths"]
+
+
+def test_member_tier_discount_joins_the_quote_with_its_source(env: dict) -> None:
+    app = env["app"]
+    assert _call(env, "POST", "/api/v1/wallet/tiers", "desk",
+                 json={"name": "Gold", "min_spend": 10000, "discount_percent": 10}
+                 ).status_code == 403
+    gold = _call(env, "POST", "/api/v1/wallet/tiers", "owner",
+                 json={"name": "Gold", "min_spend": 10000, "discount_percent": 10})
+    assert gold.status_code == 201
+    assert _call(env, "POST", "/api/v1/wallet/tiers", "owner",
+                 json={"name": "Again", "min_spend": 10000, "discount_percent": 5}
+                 ).status_code == 409
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        before = orders.quote_for_service(shop.store, shop.service, shop.customer)
+        assert before.adjustments == []  # no spend yet
+        first = orders.order_for_booking(create_booking(
+            store=shop.store, service=shop.service, customer=shop.customer,
+            start_at=shop.start, staff=shop.staff, source="phone"))
+        orders.pay(first.id, "cash", first.total)  # 12800 spent: Gold
+        quote = orders.quote_for_service(shop.store, shop.service, shop.customer)
+        assert [(a.source, a.amount) for a in quote.adjustments] == [("wallet", -1280)]
+        assert quote.total == 11520
+        app.extensions["fulian_plugins"].set_enabled("wallet", False)
+        assert orders.quote_for_service(shop.store, shop.service,
+                                        shop.customer).adjustments == []

@@ -1,5 +1,5 @@
 """Wallet (paid add-on): stored-value cards with bonus, spent as a tender at checkout;
-member tiers by spend with a discount on every quote.
+punch cards; member tiers by spend with a discount on every quote.
 
 Everything reaches the core through hooks: its models and migration branch, its API
 blueprint, its tender (``fulian_account_tenders``) and its member-centre section.
@@ -19,6 +19,7 @@ from core.web.context import money
 
 from . import (
     models,  # noqa: F401 - registers the tables
+    punch,
     service,
     tiers,
 )
@@ -43,7 +44,13 @@ def fulian_account_tenders() -> list[Any]:
 
 @hookimpl
 def fulian_price_adjustments(quote: Any) -> list[dict[str, Any]]:
-    return tiers.adjustments(quote)
+    covered = punch.adjustments(quote)
+    return covered or tiers.adjustments(quote)  # a visit on a card gets no tier discount
+
+
+@hookimpl
+def fulian_booking_event(booking: Any, event: str) -> None:
+    punch.on_booking_event(booking, event)
 
 
 @hookimpl
@@ -62,6 +69,15 @@ def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
              rows=Markup(rows))
     sections = [{"key": "wallet", "title": gettext("Stored value"), "html": html,
                  "order": 10}]
+    cards = [c for c in punch.cards_of(customer.id) if c.uses_left]
+    if cards:
+        items = Markup("").join(
+            Markup("<li>{}: {}</li>").format(
+                c.expires_at.date().isoformat(),
+                gettext("%(left)d of %(total)d visits left", left=c.uses_left,
+                        total=c.uses_total)) for c in cards)
+        sections.append({"key": "punch", "title": gettext("Punch cards"), "order": 15,
+                         "html": Markup("<ul>{}</ul>").format(items)})
     tier = tiers.tier_of(customer.id)
     if tier is not None:
         sections.append({"key": "tier", "title": gettext("Member tier"), "order": 20,

@@ -15,7 +15,7 @@ from core.auth import policy
 from core.booking import idempotency
 from core.validation import MinorUnits
 
-from . import service, tiers
+from . import punch, service, tiers
 
 blp = Blueprint("wallet", __name__, url_prefix="/api/v1/wallet",
                 description="Stored value (wallet plugin)")
@@ -50,6 +50,8 @@ class WalletOut(ma.Schema):
     total = ma.fields.Integer()
     spend = ma.fields.Integer(metadata={"description": "paid less refunded, all orders"})
     tier = ma.fields.String(allow_none=True)
+    punch_cards = ma.fields.List(ma.fields.Dict(), metadata={
+        "description": "id, uses_left, uses_total, expires_at"})
     statement = ma.fields.List(ma.fields.Dict())
 
 
@@ -79,8 +81,11 @@ def _wallet(customer_id: int) -> dict[str, Any]:
     for row in rows:
         row["at"] = row["at"].isoformat()
     tier = tiers.tier_of(customer_id)
+    cards = [{"id": c.id, "uses_left": c.uses_left, "uses_total": c.uses_total,
+              "expires_at": c.expires_at.isoformat()} for c in punch.cards_of(customer_id)]
     return {"customer_id": customer_id, **service.balances(customer_id), "statement": rows,
-            "spend": tiers.spend(customer_id), "tier": tier.name if tier else None}
+            "spend": tiers.spend(customer_id), "tier": tier.name if tier else None,
+            "punch_cards": cards}
 
 
 @blp.get("/plans")
@@ -195,3 +200,63 @@ def add_tier(data: dict[str, Any]) -> Any:
     if db.session.scalars(select(Tier.id).where(Tier.min_spend == data["min_spend"])).first():
         raise Conflict(_l("A tier already starts at this spend."))
     return tiers.add_tier(data["name"], data["min_spend"], data["discount_percent"])
+
+
+class PunchProductIn(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    service_ids = ma.fields.List(Id(), required=True,
+                                 validate=ma.validate.Length(min=1, max=50))
+    uses = ma.fields.Integer(required=True, strict=True,
+                             validate=ma.validate.Range(min=1, max=1000))
+    price = MinorUnits(required=True)
+    validity_days = ma.fields.Integer(load_default=365, strict=True,
+                                      validate=ma.validate.Range(min=1, max=3650))
+
+
+class PunchProductOut(PunchProductIn):
+    id = ma.fields.Integer()
+
+
+class PunchSaleIn(ma.Schema):
+    customer_id = Id(required=True)
+    store_id = Id(required=True)
+    product_id = Id(required=True)
+
+
+@blp.get("/punch-products")
+@blp.response(200, PunchProductOut(many=True))
+def punch_products() -> list[Any]:
+    """Punch cards on sale."""
+    from sqlalchemy import select
+
+    from core.extensions import db
+
+    from .models import PunchProduct
+
+    return list(db.session.scalars(select(PunchProduct).where(PunchProduct.active.is_(True))))
+
+
+@blp.post("/punch-products")
+@blp.arguments(PunchProductIn)
+@blp.response(201, PunchProductOut)
+@audited
+def add_punch_product(data: dict[str, Any]) -> Any:
+    """A punch card product: N visits of these services within the validity (owners and
+    brand admins)."""
+    if not policy.is_brand_admin(require_user()):
+        raise Forbidden(_l("Only brand admins sell new plans."))
+    return punch.add_product(data["name"], data["service_ids"], data["uses"],
+                             data["price"], data["validity_days"])
+
+
+@blp.post("/punch-cards")
+@blp.arguments(PunchSaleIn)
+@blp.response(201, WalletOut)
+@audited
+def sell_punch_card(data: dict[str, Any]) -> dict[str, Any]:
+    """Sell a punch card for cash at a store (its front desk and managers)."""
+    if not policy.can_manage_store(require_user(), data["store_id"]):
+        raise not_found(_l("Store"))
+    service.get_customer(data["customer_id"])
+    punch.sell(data["customer_id"], data["store_id"], data["product_id"])
+    return _wallet(data["customer_id"])

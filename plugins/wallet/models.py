@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, utcnow
@@ -60,3 +60,52 @@ class Tier(db.Model):
     name: Mapped[str] = mapped_column(String(60))
     min_spend: Mapped[int] = mapped_column(BigInteger, unique=True)
     discount_percent: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PunchProduct(db.Model):
+    """A punch card on sale (次卡): ``uses`` visits of any of ``service_ids``."""
+
+    __tablename__ = "wallet_punch_products"
+    __audited__ = True
+    __table_args__ = (CheckConstraint("uses > 0 AND price >= 0 AND validity_days > 0",
+                                      name="bounds"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    service_ids: Mapped[list[int]] = mapped_column(JSON)
+    uses: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    validity_days: Mapped[int] = mapped_column(Integer, default=365)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PunchCard(db.Model):
+    """A customer's punch card; ``uses_left`` counts reserved uses as taken."""
+
+    __tablename__ = "wallet_punch_cards"
+    __audited__ = True
+    __table_args__ = (CheckConstraint("uses_left >= 0 AND uses_left <= uses_total",
+                                      name="uses"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("wallet_punch_products.id"))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    uses_total: Mapped[int] = mapped_column(Integer)
+    uses_left: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PunchUse(db.Model):
+    """One booking's use of a card: reserved when booked, consumed when completed,
+    released when it will not happen."""
+
+    __tablename__ = "wallet_punch_uses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("wallet_punch_cards.id"), index=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="reserved")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -32,6 +32,7 @@ from core.models import (
 )
 from core.org.stores import create_store, update_store
 from core.org.users import create_user
+from plugins.wallet import punch
 from plugins.wallet import service as wallet
 from tests.core.factories import make_shop
 from tests.core.finance.helpers import pay_online
@@ -238,3 +239,35 @@ def test_member_tier_discount_joins_the_quote_with_its_source(env: dict) -> None
         app.extensions["fulian_plugins"].set_enabled("wallet", False)
         assert orders.quote_for_service(shop.store, shop.service,
                                         shop.customer).adjustments == []
+
+
+def test_punch_card_reserved_consumed_released(env: dict) -> None:
+    app, ids = env["app"], env["ids"]
+    product = _call(env, "POST", "/api/v1/wallet/punch-products", "owner",
+                    json={"name": "5 cuts", "service_ids": [ids.service], "uses": 5,
+                          "price": 50000, "validity_days": 90})
+    assert product.status_code == 201
+    sold = _call(env, "POST", "/api/v1/wallet/punch-cards", "desk",
+                 json={"customer_id": ids.customer, "store_id": ids.store,
+                       "product_id": product.json["id"]})
+    assert sold.status_code == 201 and sold.json["punch_cards"][0]["uses_left"] == 5
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        assert ledger.balance(f"store:{ids.store}:deferred") == 50000
+        first = create_booking(store=shop.store, service=shop.service,
+                               customer=shop.customer, start_at=shop.start,
+                               staff=shop.staff, source="phone")
+        second = create_booking(store=shop.store, service=shop.service,
+                                customer=shop.customer,
+                                start_at=shop.start + timedelta(days=1), staff=shop.staff,
+                                source="phone")
+        assert [c.uses_left for c in punch.cards_of(ids.customer)] == [3]  # two reserved
+        order = orders.order_for_booking(first)
+        assert (order.total, order.status) == (0, "paid")  # covered by the card
+        assert order.adjustments[0].label and order.adjustments[0].source == "wallet"
+        bookings.transition(second.id, "cancel", reason="changed plans")
+        assert [c.uses_left for c in punch.cards_of(ids.customer)] == [4]  # released
+        bookings.transition(first.id, "complete", now=first.start_at)
+        assert [c.uses_left for c in punch.cards_of(ids.customer)] == [4]  # consumed
+        assert ledger.balance(f"store:{ids.store}:deferred") == 40000
+        assert ledger.balance(f"store:{ids.store}:revenue") == 10000

@@ -151,6 +151,31 @@ def _refund_legs(order: Order, payment: Payment, amount: int) -> list[tuple[str,
     return _checked(tender.refund_legs(order, payment, amount), -amount)
 
 
+def add_adjustment(order_id: int, source: str, label: str, amount: int,
+                   before_commit: Callable[[Order], None] | None = None) -> Order:
+    """Add a priced adjustment to an open order after it was quoted (e.g. a customer
+    redeeming points at checkout), recorded with its source like the pipeline's. The
+    total never drops below zero nor below what was already paid."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"amount": [_l("Give a positive amount.")]})
+    with write_transaction() as session:
+        order = _open_order(order_id)
+        if order.total + amount < order.paid - order.refunded:
+            raise RuleViolation(_l("That is more than the %(due)s still due.",
+                                   due=due(order)))
+        order.adjustments.append(OrderAdjustment(position=len(order.adjustments),
+                                                 source=source[:60], label=label[:200],
+                                                 amount=amount))
+        order.total += amount
+        if due(order) == 0:
+            order.status = "paid"
+        session.flush()
+        if before_commit is not None:
+            before_commit(order)
+    return order
+
+
 def _commission(amount: int) -> int:
     """The platform's fee on a payment (basis points, FULIAN_COMMISSION_BPS; 0 = off)."""
     bps = int(current_app.config.get("FULIAN_COMMISSION_BPS", 0) or 0)

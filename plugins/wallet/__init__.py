@@ -1,5 +1,5 @@
 """Wallet (paid add-on): stored-value cards with bonus, spent as a tender at checkout;
-punch cards; member tiers by spend with a discount on every quote.
+punch cards; points; member tiers by spend with a discount on every quote.
 
 Everything reaches the core through hooks: its models and migration branch, its API
 blueprint, its tender (``fulian_account_tenders``) and its member-centre section.
@@ -19,6 +19,7 @@ from core.web.context import money
 
 from . import (
     models,  # noqa: F401 - registers the tables
+    points,
     punch,
     service,
     tiers,
@@ -51,6 +52,8 @@ def fulian_price_adjustments(quote: Any) -> list[dict[str, Any]]:
 @hookimpl
 def fulian_booking_event(booking: Any, event: str) -> None:
     punch.on_booking_event(booking, event)
+    if event == "completed":
+        points.earn(booking)
 
 
 @hookimpl
@@ -78,6 +81,11 @@ def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
                         total=c.uses_total)) for c in cards)
         sections.append({"key": "punch", "title": gettext("Punch cards"), "order": 15,
                          "html": Markup("<ul>{}</ul>").format(items)})
+    owned = points.balance(customer.id)
+    if owned:
+        sections.append({"key": "points", "title": gettext("Points"), "order": 18,
+                         "html": Markup("<p><b>{}</b></p>").format(
+                             gettext("%(points)d points", points=owned))})
     tier = tiers.tier_of(customer.id)
     if tier is not None:
         sections.append({"key": "tier", "title": gettext("Member tier"), "order": 20,

@@ -15,7 +15,7 @@ from core.auth import policy
 from core.booking import idempotency
 from core.validation import MinorUnits
 
-from . import punch, service, tiers
+from . import points, punch, service, tiers
 
 blp = Blueprint("wallet", __name__, url_prefix="/api/v1/wallet",
                 description="Stored value (wallet plugin)")
@@ -50,6 +50,7 @@ class WalletOut(ma.Schema):
     total = ma.fields.Integer()
     spend = ma.fields.Integer(metadata={"description": "paid less refunded, all orders"})
     tier = ma.fields.String(allow_none=True)
+    points = ma.fields.Integer()
     punch_cards = ma.fields.List(ma.fields.Dict(), metadata={
         "description": "id, uses_left, uses_total, expires_at"})
     statement = ma.fields.List(ma.fields.Dict())
@@ -85,7 +86,7 @@ def _wallet(customer_id: int) -> dict[str, Any]:
               "expires_at": c.expires_at.isoformat()} for c in punch.cards_of(customer_id)]
     return {"customer_id": customer_id, **service.balances(customer_id), "statement": rows,
             "spend": tiers.spend(customer_id), "tier": tier.name if tier else None,
-            "punch_cards": cards}
+            "punch_cards": cards, "points": points.balance(customer_id)}
 
 
 @blp.get("/plans")
@@ -260,3 +261,33 @@ def sell_punch_card(data: dict[str, Any]) -> dict[str, Any]:
     service.get_customer(data["customer_id"])
     punch.sell(data["customer_id"], data["store_id"], data["product_id"])
     return _wallet(data["customer_id"])
+
+
+class RedeemIn(ma.Schema):
+    points = ma.fields.Integer(required=True, strict=True,
+                               validate=ma.validate.Range(min=1, max=10_000_000))
+
+
+class RedeemOut(ma.Schema):
+    order_id = ma.fields.Integer()
+    total = ma.fields.Integer()
+    points_left = ma.fields.Integer()
+
+
+@blp.post("/orders/<id:order_id>/redeem-points")
+@blp.arguments(RedeemIn)
+@blp.response(200, RedeemOut)
+@audited
+def redeem_points(data: dict[str, Any], order_id: int) -> dict[str, Any]:
+    """Redeem points as a discount on an open order (the customer, or the store at the
+    desk). Points that expire first are spent first; more than available is 409."""
+    from core.extensions import db
+    from core.models import Order
+
+    user = require_user()
+    order = db.session.get(Order, order_id)
+    if order is None or policy.order_relation(user, order) not in ("manager", "customer"):
+        raise not_found(_l("Order"))
+    done = points.redeem(order.id, data["points"])
+    return {"order_id": done.id, "total": done.total,
+            "points_left": points.balance(done.customer_id)}

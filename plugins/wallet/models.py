@@ -109,3 +109,19 @@ class PunchUse(db.Model):
     booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), unique=True)
     status: Mapped[str] = mapped_column(String(12), default="reserved")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PointsLot(db.Model):
+    """Points earned at once (one completed booking); spent first-expiring-first."""
+
+    __tablename__ = "wallet_points"
+    __table_args__ = (CheckConstraint("remaining >= 0 AND remaining <= earned",
+                                      name="remaining"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), unique=True)
+    earned: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -32,8 +32,9 @@ from core.models import (
 )
 from core.org.stores import create_store, update_store
 from core.org.users import create_user
-from plugins.wallet import punch
+from plugins.wallet import points, punch
 from plugins.wallet import service as wallet
+from plugins.wallet.models import PointsLot
 from tests.core.factories import make_shop
 from tests.core.finance.helpers import pay_online
 
@@ -271,3 +272,37 @@ def test_punch_card_reserved_consumed_released(env: dict) -> None:
         assert [c.uses_left for c in punch.cards_of(ids.customer)] == [4]  # consumed
         assert ledger.balance(f"store:{ids.store}:deferred") == 40000
         assert ledger.balance(f"store:{ids.store}:revenue") == 10000
+
+
+def test_points_earned_on_completion_and_redeemed_first_expiring_first(env: dict) -> None:
+    app, ids = env["app"], env["ids"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        booking = create_booking(store=shop.store, service=shop.service,
+                                 customer=shop.customer, start_at=shop.start,
+                                 staff=shop.staff, source="phone")
+        order = orders.order_for_booking(booking)
+        orders.pay(order.id, "cash", 12800)
+        bookings.transition(booking.id, "complete", now=booking.start_at)
+        assert points.balance(ids.customer) == 128  # 1 point per yuan
+        # an older lot expiring sooner is spent first
+        with write_transaction() as session:
+            session.add(PointsLot(customer_id=ids.customer, earned=50, remaining=50,
+                                  expires_at=booking.start_at + timedelta(days=5)))
+        assert points.balance(ids.customer) == 178
+        nxt = orders.order_for_booking(create_booking(
+            store=shop.store, service=shop.service, customer=shop.customer,
+            start_at=shop.start + timedelta(days=2), staff=shop.staff, source="phone"))
+        nxt_id = nxt.id
+    resp = _call(env, "POST", f"/api/v1/wallet/orders/{nxt_id}/redeem-points", "desk",
+                 json={"points": 70})
+    assert resp.status_code == 200
+    assert (resp.json["total"], resp.json["points_left"]) == (12800 - 70, 108)
+    too_many = _call(env, "POST", f"/api/v1/wallet/orders/{nxt_id}/redeem-points", "desk",
+                     json={"points": 109})
+    assert too_many.status_code == 409
+    with app.app_context():
+        lots = {lot.earned: lot.remaining for lot in db.session.query(PointsLot)}
+        assert lots == {50: 0, 128: 108}  # the sooner-expiring lot went first
+        receipt_total = db.session.get(Order, nxt_id).total
+        assert receipt_total == 12730  # the failed redemption changed nothing

@@ -85,6 +85,9 @@ def _register_plugin_blueprints(app: Flask, registry: PluginRegistry,
                         app.register_blueprint(bp)
                     owners[bp.name] = name
                     plugin.blueprints.append(bp.name)
+                    if bp.template_folder:  # themes replace Flask's loader: add it back
+                        theming.add_template_folders(
+                            app, [str(Path(bp.root_path) / bp.template_folder)])
 
     @app.before_request
     def _hide_disabled_plugins() -> None:

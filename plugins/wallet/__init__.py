@@ -19,6 +19,7 @@ from core.web.context import money
 
 from . import (
     models,  # noqa: F401 - registers the tables
+    pages,
     points,
     punch,
     service,
@@ -35,7 +36,14 @@ meta = PluginMeta(name="wallet", title="Wallet: stored value", version="0.1.0", 
 
 @hookimpl
 def fulian_register_blueprints(app: Any) -> list[Any]:
-    return [blp]
+    return [blp, pages.bp]
+
+
+@hookimpl
+def fulian_menu_items(face: str, user: Any) -> list[dict[str, Any]]:
+    if face != "admin":
+        return []
+    return [{"label": gettext("Wallet"), "endpoint": "wallet_admin.index", "order": 35}]
 
 
 @hookimpl

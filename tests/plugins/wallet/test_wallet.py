@@ -306,3 +306,30 @@ def test_points_earned_on_completion_and_redeemed_first_expiring_first(env: dict
         assert lots == {50: 0, 128: 108}  # the sooner-expiring lot went first
         receipt_total = db.session.get(Order, nxt_id).total
         assert receipt_total == 12730  # the failed redemption changed nothing
+
+
+def test_back_office_page_sells_stored_value_and_is_in_the_menu(env: dict) -> None:
+    from tests.web.conftest import post_form
+
+    app, ids = env["app"], env["ids"]
+    with app.app_context(), acting_as(None, "test"):
+        create_user({"name": "Desk", "email": "desk2@example.com", "password": "pw-123456789"},
+                    role="front_desk", stores=["main"])
+        plan = wallet.add_plan("Pay 500 get 550", 50000, 5000)
+        plan_id = plan.id
+        phone = _shop(env).customer.phone
+    client = app.test_client()
+    assert post_form(client, "/login", {"login": "desk2@example.com",
+                                        "password": "pw-123456789"}).status_code == 302
+    page = client.get("/admin/wallet/?lang=en").get_data(as_text=True)
+    assert 'href="/admin/wallet/"' in page and "Pay 500 get 550" in page
+    bad = post_form(client, "/admin/wallet/", {"what": "top_up", "phone": "139",
+                                              "store_id": ids.store, "plan_id": plan_id})
+    assert bad.status_code == 422 and "No customer has this phone number" in \
+        bad.get_data(as_text=True)
+    done = post_form(client, "/admin/wallet/", {"what": "top_up", "phone": phone,
+                                               "store_id": ids.store, "plan_id": plan_id,
+                                               "once": "abc"})
+    assert done.status_code == 302
+    with app.app_context():
+        assert wallet.balances(ids.customer)["total"] == 55000

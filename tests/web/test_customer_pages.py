@@ -220,7 +220,9 @@ def test_booking_needs_login_then_books_once(site: Site) -> None:
 def test_taken_slot_is_refused_kindly_and_slots_reoffered(site: Site) -> None:
     first = customer_client(site, "13900000002")
     second = customer_client(site, "13900000003")
-    url = "/book?store=1&service=1&staff=1"
+    # a day with plenty of free time, so that other times remain (today may have one)
+    day = (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=6)).isoformat()
+    url = f"/book?store=1&service=1&staff=1&day={day}"
     link = slot_links(second.get(url).get_data(as_text=True))[0]
     html = second.get(link).get_data(as_text=True)  # second opens the confirm page...
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)

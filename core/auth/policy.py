@@ -7,10 +7,12 @@ and answer 404 for what the caller may not see, so existence does not leak.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, select, true
 
 from ..extensions import db
-from ..models import BRAND_ROLES, Booking, Customer, Order, StaffProfile, User
+from ..models import BRAND_ROLES, Booking, Customer, Order, StaffProfile, Store, User
 
 STORE_ROLES = ("store_manager", "front_desk")
 #: store roles that may change a store's settings, staff, schedules and rosters
@@ -51,6 +53,27 @@ def admin_store_ids(user: User | None) -> set[int] | None:
 def administers(user: User | None, store_id: int) -> bool:
     ids = admin_store_ids(user)
     return ids is None or store_id in ids
+
+
+def in_scope(column: Any, ids: set[int] | None) -> ColumnElement[bool]:
+    """SQL: ``column`` is one of ``ids`` (None = every value, as the functions above
+    answer for brand roles)."""
+    if ids is None:
+        return true()
+    if not ids:
+        return false()
+    return column.in_(sorted(ids))
+
+
+def stores_of(user: User | None, *, administered: bool = False,
+              active_only: bool = False) -> list[Store]:
+    """The stores a user works with (or administers), by id — what every page's store
+    picker and list offers."""
+    ids = admin_store_ids(user) if administered else managed_store_ids(user)
+    query = select(Store).where(in_scope(Store.id, ids)).order_by(Store.id)
+    if active_only:
+        query = query.where(Store.status == "active")
+    return list(db.session.scalars(query))
 
 
 def is_crm_user(user: User | None) -> bool:

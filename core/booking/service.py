@@ -60,6 +60,15 @@ def _window(store: Store, service: Service, start: datetime, end: datetime,
                        staff_id=staff_id, exclude_booking_id=exclude)
 
 
+def slot_rule(window: StoreWindow, source: str, now: int) -> engine.SlotRule:
+    """The slot rule for a booking source: customers (online) get the store's notice
+    and horizon; the front desk (walk-in, phone) may book right now — a walk-in who is
+    already here, give or take a quarter of an hour — but not in the past."""
+    if source in STAFF_SOURCES:
+        return replace(window.rule(now, notice=False), earliest=now - WALK_IN_GRACE)
+    return window.rule(now)
+
+
 def _who_can_take(window: StoreWindow, start_ts: int, *, source: str, now: int) -> list[int]:
     """Staff free for the whole blocked range starting at ``start_ts``.
 
@@ -68,13 +77,10 @@ def _who_can_take(window: StoreWindow, start_ts: int, *, source: str, now: int) 
     """
     if not window.bookable:
         return []
+    rule = slot_rule(window, source, now)
     if source in STAFF_SOURCES:
-        # The front desk may book right now (a walk-in who is already here, give or take
-        # a quarter of an hour), but not in the past.
-        rule = replace(window.rule(now, notice=False), earliest=now - WALK_IN_GRACE)
         candidates = [start_ts]
     else:
-        rule = window.rule(now)
         day = datetime.fromtimestamp(start_ts, window.tz).date()
         aligned = localtime.aligned_candidates(day, day, window.tz, window.step_min)
         candidates = [start_ts] if start_ts in set(aligned) else []

@@ -90,15 +90,16 @@ class StoreWindow:
             latest=now + self.horizon_days * 86400 if horizon else None,
         )
 
-    def slots(self, now: int, *, notice: bool = True, horizon: bool = True
-              ) -> list[tuple[int, tuple[int, ...]]]:
-        """Every start in the window with the staff who can take it."""
+    def slots(self, now: int, *, notice: bool = True, horizon: bool = True,
+              rule: engine.SlotRule | None = None) -> list[tuple[int, tuple[int, ...]]]:
+        """Every start in the window with the staff who can take it (under ``rule``,
+        by default the store's rule for customers)."""
         if not self.bookable or not self.staff_names:
             return []
         candidates = localtime.aligned_candidates(self.day_from, self.day_to, self.tz,
                                                   self.step_min)
-        return engine.any_staff_slots(self.free(), candidates,
-                                      self.rule(now, notice=notice, horizon=horizon))
+        return engine.any_staff_slots(
+            self.free(), candidates, rule or self.rule(now, notice=notice, horizon=horizon))
 
 
 class epoch(FunctionElement[int]):  # noqa: N801 (reads like the SQL function it is)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from core.auth import policy
 from core.errors import FulianError
 from core.extensions import db
-from core.models import Customer, Store
+from core.models import Customer
 from core.web.forms import Form, optional_int
 from core.web.session import back_office, page_user
 
@@ -23,14 +23,6 @@ from .models import PunchProduct, Tier, TopUpPlan
 
 bp = Blueprint("wallet_admin", __name__, url_prefix="/admin/wallet",
                template_folder="templates")
-
-
-def _stores() -> list[Store]:
-    ids = policy.managed_store_ids(page_user())
-    query = select(Store).where(Store.status == "active").order_by(Store.id)
-    if ids is not None:
-        query = query.where(Store.id.in_(ids or {0}))
-    return list(db.session.scalars(query))
 
 
 def _customer(form: Form) -> Customer | None:
@@ -44,7 +36,7 @@ def _customer(form: Form) -> Customer | None:
 @bp.route("/", methods=["GET", "POST"])
 @back_office
 def index() -> Any:
-    stores = _stores()
+    stores = policy.stores_of(page_user(), active_only=True)
     form = Form({"store_id": stores[0].id if stores else ""})
     status = 200
     if request.method == "POST":

@@ -14,12 +14,10 @@ change, so that existence does not leak.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, false, true
 
 from ...auth import policy
+from ...auth.policy import in_scope  # noqa: F401 - re-exported for the resources
 from ...models import User
 from ..common import Forbidden
 
@@ -29,10 +27,3 @@ def require_brand_admin(user: User) -> None:
         raise Forbidden(_l("Only the owner or a brand administrator may do this."))
 
 
-def in_scope(column: Any, ids: set[int] | None) -> ColumnElement[bool]:
-    """SQL: ``column`` is one of ``ids`` (None = every value)."""
-    if ids is None:
-        return true()
-    if not ids:
-        return false()
-    return column.in_(sorted(ids))

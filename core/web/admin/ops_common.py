@@ -18,7 +18,7 @@ from babel import dates as babel_dates
 from flask import abort, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select
 
 from ...auth import policy
 from ...booking.lifecycle import STATUS_LABELS
@@ -50,21 +50,12 @@ def current() -> User:
 
 def visible_stores(user: User) -> list[Store]:
     """Stores the user works with, in a stable order (all of them for brand roles)."""
-    ids = policy.managed_store_ids(user)
-    query = select(Store).order_by(Store.id)
-    if ids is not None:
-        query = query.where(Store.id.in_(sorted(ids)) if ids else false())
-    return list(db.session.scalars(query))
+    return policy.stores_of(user)
 
 
 def store_scope(column: Any, user: User) -> ColumnElement[bool]:
     """SQL: ``column`` is one of the user's stores."""
-    ids = policy.managed_store_ids(user)
-    if ids is None:
-        return true()
-    if not ids:
-        return false()
-    return column.in_(sorted(ids))
+    return policy.in_scope(column, policy.managed_store_ids(user))
 
 
 def store_or_404(user: User, store_id: int | None) -> Store:

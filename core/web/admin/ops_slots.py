@@ -9,15 +9,13 @@ already here may start up to a quarter of an hour ago. So every time offered her
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from ...booking.service import WALK_IN_GRACE
+from ...booking.service import slot_rule
 from ...db import utcnow
 from ...extensions import db
 from ...models import Service, Store
-from ...scheduling import engine, localtime
 from ...scheduling.loader import load_window
 from .ops_common import fmt_time
 
@@ -27,13 +25,11 @@ def slot_choices(store: Store, service: Service, day: date, staff_id: int | None
     """``[{"value": ISO start with offset, "label": "10:30", "staff": "Lin Ya, ..."}]``."""
     window = load_window(db.session.connection(), store.id, service.id, day, day,
                          staff_id=staff_id)
-    if not window.found or not window.bookable or not window.staff_names:
+    if not window.found:
         return []
     now = int(utcnow().timestamp())
-    rule = replace(window.rule(now, notice=False), earliest=now - WALK_IN_GRACE)
-    candidates = localtime.aligned_candidates(day, day, window.tz, window.step_min)
     out = []
-    for ts, who in engine.any_staff_slots(window.free(), candidates, rule):
+    for ts, who in window.slots(now, rule=slot_rule(window, "walk_in", now)):
         start = datetime.fromtimestamp(ts, window.tz)
         out.append({"value": start.isoformat(), "label": fmt_time(start, window.tz),
                     "hour": start.hour,

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from babel.numbers import get_currency_precision
 from flask import abort, render_template
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from ...auth import policy
 from ...errors import ValidationFailed
@@ -74,15 +73,7 @@ def require_brand_admin() -> None:
 
 def administered_stores(include_closed: bool = True) -> list[Store]:
     """Stores the user administers, by id."""
-    ids = policy.admin_store_ids(page_user())
-    query = select(Store).order_by(Store.id)
-    if ids is not None:
-        if not ids:
-            return []
-        query = query.where(Store.id.in_(sorted(ids)))
-    if not include_closed:
-        query = query.where(Store.status == "active")
-    return list(db.session.scalars(query))
+    return policy.stores_of(page_user(), administered=True, active_only=not include_closed)
 
 
 def administered_store(store_id: int) -> Store:

@@ -20,7 +20,7 @@ from ..errors import ValidationFailed
 from ..extensions import db
 from ..models import Booking, Service, StaffProfile, Store
 from ..validation import phone_field
-from .common import Forbidden, Id, audited, not_found, require_user
+from .common import IDEMPOTENCY_DOC, Forbidden, Id, audited, not_found, require_user
 
 blp = Blueprint("bookings", __name__, url_prefix="/api/v1/bookings", description="Bookings")
 
@@ -99,18 +99,10 @@ def _dump(booking: Booking, tz: ZoneInfo) -> str:
                       sort_keys=True)
 
 
-def _replay(record: Any) -> Response:
-    resp = Response(record.body, status=record.status, mimetype=record.content_type)
-    resp.headers["Idempotent-Replayed"] = "true"
-    return resp
-
-
 @blp.post("")
 @blp.arguments(BookingIn)
 @blp.response(201, BookingOut)
-@blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
-                      "schema": {"type": "string", "maxLength": 128},
-                      "description": "retries with the same key and body replay the response"}])
+@blp.doc(parameters=IDEMPOTENCY_DOC)
 @audited
 def create(data: dict[str, Any]) -> Response:
     """Book a service. Staff of the store book for a customer (walk-in, phone); customers
@@ -134,7 +126,7 @@ def create(data: dict[str, Any]) -> Response:
         key = idempotency.check_key(key)
         record = idempotency.lookup(scope, key, digest)
         if record is not None:
-            return _replay(record)
+            return idempotency.replay(record)
     manager = policy.can_manage_store(user, store.id)
     if manager:
         if not data.get("customer"):
@@ -171,7 +163,7 @@ def create(data: dict[str, Any]) -> Response:
         if key is not None:
             record = idempotency.lookup(scope, key, digest)
             if record is not None:
-                return _replay(record)
+                return idempotency.replay(record)
         raise
     return Response(stored["body"], status=201, mimetype="application/json")
 

@@ -17,6 +17,10 @@ from ..errors import FulianError, NotFound
 from ..models import User
 
 MAX_ID = 2**31 - 1
+#: the header of every money- or booking-creating call, for ``@blp.doc(parameters=...)``
+IDEMPOTENCY_DOC = [{"in": "header", "name": "Idempotency-Key", "required": False,
+                    "schema": {"type": "string", "maxLength": 128},
+                    "description": "retries with the same key and body replay the response"}]
 F = TypeVar("F", bound=Callable[..., Any])
 ONE_OF_SHAPES: dict[str, type[ma.Schema]] = {}
 

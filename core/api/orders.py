@@ -20,13 +20,17 @@ from ..extensions import db
 from ..finance import callbacks, orders
 from ..models import Booking, Order, Service, Store
 from ..validation import MinorUnits
-from .common import Forbidden, Id, audited, current_user, not_found, require_user
+from .common import (
+    IDEMPOTENCY_DOC,
+    Forbidden,
+    Id,
+    audited,
+    current_user,
+    not_found,
+    require_user,
+)
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders and payments")
-
-IDEMPOTENCY_DOC = [{"in": "header", "name": "Idempotency-Key", "required": False,
-                    "schema": {"type": "string", "maxLength": 128},
-                    "description": "retries with the same key and body replay the response"}]
 
 
 class QuoteIn(ma.Schema):
@@ -130,9 +134,7 @@ def _idempotent(scope: str, effect: Callable[[Callable[[Any], None]], Any],
         key = idempotency.check_key(key)
         record = idempotency.lookup(scope, key, digest)
         if record is not None:
-            resp = Response(record.body, status=record.status, mimetype=record.content_type)
-            resp.headers["Idempotent-Replayed"] = "true"
-            return resp
+            return idempotency.replay(record)
     stored: dict[str, str] = {}
 
     def remember(_result: Any) -> None:

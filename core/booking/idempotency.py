@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any
 
+from flask import Response
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -50,6 +51,13 @@ def lookup(scope: str, key: str, digest: str) -> IdempotencyRecord | None:
                         field_errors={"Idempotency-Key": [_l("Use a new key for a new "
                                                              "request.")]})
     return record
+
+
+def replay(record: IdempotencyRecord) -> Response:
+    """The stored response, byte for byte, marked as a replay."""
+    resp = Response(record.body, status=record.status, mimetype=record.content_type)
+    resp.headers["Idempotent-Replayed"] = "true"
+    return resp
 
 
 def remember(scope: str, key: str, digest: str, status: int, body: str,

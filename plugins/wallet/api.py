@@ -9,13 +9,18 @@ import marshmallow as ma
 from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
+from sqlalchemy import select
 
-from core.api.common import Forbidden, Id, audited, not_found, require_user
+from core.api.common import IDEMPOTENCY_DOC, Forbidden, Id, audited, not_found, require_user
 from core.auth import policy
 from core.booking import idempotency
+from core.errors import Conflict, ValidationFailed
+from core.extensions import db
+from core.models import Order
 from core.validation import MinorUnits
 
 from . import points, punch, service, tiers
+from .models import PunchProduct, Tier, TopUpPlan
 
 blp = Blueprint("wallet", __name__, url_prefix="/api/v1/wallet",
                 description="Stored value (wallet plugin)")
@@ -93,12 +98,6 @@ def _wallet(customer_id: int) -> dict[str, Any]:
 @blp.response(200, PlanOut(many=True))
 def plans() -> list[Any]:
     """Top-up plans on sale (pay X, get X + bonus)."""
-    from sqlalchemy import select
-
-    from core.extensions import db
-
-    from .models import TopUpPlan
-
     return list(db.session.scalars(select(TopUpPlan).where(TopUpPlan.active.is_(True))
                                    .order_by(TopUpPlan.pay_amount)))
 
@@ -117,8 +116,7 @@ def add_plan(data: dict[str, Any]) -> Any:
 @blp.post("/top-ups")
 @blp.arguments(TopUpIn)
 @blp.response(201, WalletOut)
-@blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
-                      "schema": {"type": "string", "maxLength": 128}}])
+@blp.doc(parameters=IDEMPOTENCY_DOC)
 @audited
 def top_up(data: dict[str, Any]) -> dict[str, Any]:
     """Sell stored value at a store, paid in cash at the desk (the store's front desk
@@ -132,8 +130,6 @@ def top_up(data: dict[str, Any]) -> dict[str, Any]:
     elif data["amount"]:
         paid, extra = data["amount"], 0
     else:
-        from core.errors import ValidationFailed
-
         raise ValidationFailed(_l("The input is not valid."), field_errors={
             "amount": [_l("Give a plan or an amount.")]})
     key = request.headers.get("Idempotency-Key")
@@ -174,12 +170,6 @@ def refund_card(data: dict[str, Any], customer_id: int) -> dict[str, Any]:
 @blp.response(200, TierOut(many=True))
 def list_tiers() -> list[Any]:
     """Member tiers, lowest first."""
-    from sqlalchemy import select
-
-    from core.extensions import db
-
-    from .models import Tier
-
     return list(db.session.scalars(select(Tier).order_by(Tier.min_spend)))
 
 
@@ -191,13 +181,6 @@ def add_tier(data: dict[str, Any]) -> Any:
     """A member tier (owners and brand admins); a threshold already used is 409."""
     if not policy.is_brand_admin(require_user()):
         raise Forbidden(_l("Only brand admins set member tiers."))
-    from sqlalchemy import select
-
-    from core.errors import Conflict
-    from core.extensions import db
-
-    from .models import Tier
-
     if db.session.scalars(select(Tier.id).where(Tier.min_spend == data["min_spend"])).first():
         raise Conflict(_l("A tier already starts at this spend."))
     return tiers.add_tier(data["name"], data["min_spend"], data["discount_percent"])
@@ -228,12 +211,6 @@ class PunchSaleIn(ma.Schema):
 @blp.response(200, PunchProductOut(many=True))
 def punch_products() -> list[Any]:
     """Punch cards on sale."""
-    from sqlalchemy import select
-
-    from core.extensions import db
-
-    from .models import PunchProduct
-
     return list(db.session.scalars(select(PunchProduct).where(PunchProduct.active.is_(True))))
 
 
@@ -281,9 +258,6 @@ class RedeemOut(ma.Schema):
 def redeem_points(data: dict[str, Any], order_id: int) -> dict[str, Any]:
     """Redeem points as a discount on an open order (the customer, or the store at the
     desk). Points that expire first are spent first; more than available is 409."""
-    from core.extensions import db
-    from core.models import Order
-
     user = require_user()
     order = db.session.get(Order, order_id)
     if order is None or policy.order_relation(user, order) not in ("manager", "customer"):

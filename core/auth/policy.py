@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from ..extensions import db
 from ..models import BRAND_ROLES, Booking, Customer, Order, StaffProfile, Store, User
@@ -125,3 +125,45 @@ def order_relation(user: User | None, order: Order) -> str | None:
     if customer is not None and customer.id == order.customer_id:
         return "customer"
     return None
+
+
+class StaffVisibility:
+    """What a user may see of staff profiles (API and pages), computed once per
+    request: public profiles of active people at active stores; private fields for the
+    person and their stores' managers; secrets (calendar feed) for the person and the
+    people who administer their stores."""
+
+    def __init__(self, user: User | None) -> None:
+        self.user = user
+        self.managed = managed_store_ids(user) if user is not None else set()
+
+    def manages_any(self, staff: StaffProfile) -> bool:
+        return self.managed is None or any(s.id in self.managed for s in staff.stores)
+
+    def private(self, staff: StaffProfile) -> bool:
+        if self.user is None:
+            return False
+        return staff.user_id == self.user.id or self.manages_any(staff)
+
+    def secret(self, staff: StaffProfile) -> bool:
+        if self.user is None:
+            return False
+        return staff.user_id == self.user.id or any(administers(self.user, s.id)
+                                                    for s in staff.stores)
+
+    def visible(self, staff: StaffProfile) -> bool:
+        return self.private(staff) or (staff.active and any(s.status == "active"
+                                                           for s in staff.stores))
+
+    def store_seen(self, store: Store) -> bool:
+        return store.status == "active" or self.managed is None or store.id in self.managed
+
+    def clause(self) -> Any:
+        if self.managed is None:
+            return true()
+        public = and_(StaffProfile.active.is_(True),
+                      StaffProfile.stores.any(Store.status == "active"))
+        parts = [public, StaffProfile.stores.any(in_scope(Store.id, self.managed))]
+        if self.user is not None:
+            parts.append(StaffProfile.user_id == self.user.id)
+        return or_(*parts)

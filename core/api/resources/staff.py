@@ -17,11 +17,12 @@ import marshmallow as ma
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
-from sqlalchemy import and_, or_, select, true
+from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from ... import validation as v
 from ...auth import policy
+from ...auth.policy import StaffVisibility
 from ...errors import Conflict, ValidationFailed
 from ...extensions import db
 from ...models import AvailabilityOverride, Service, StaffProfile, Store, TimeOff, User
@@ -29,7 +30,6 @@ from ...models import WeeklyAvailability as Weekly
 from ...org import staff as service
 from ...scheduling import schedules
 from ..common import Forbidden, Id, audited, current_user, not_found, require_user
-from .access import in_scope
 from .fields import WEEK_BODY, ClockTime, Instant, WeekIn, WeekOut, week_dict, week_rows
 from .pagination import PageQuery, page_schema, paginate
 from .stores import visible_store
@@ -175,46 +175,9 @@ class TimeOffQuery(PageQuery):
 # ------------------------------------------------------------------------- helpers
 
 
-class _Scope:
-    """What the caller may see of staff, computed once per request."""
-
-    def __init__(self, user: User | None) -> None:
-        self.user = user
-        self.managed = policy.managed_store_ids(user) if user is not None else set()
-
-    def manages_any(self, staff: StaffProfile) -> bool:
-        return self.managed is None or any(s.id in self.managed for s in staff.stores)
-
-    def private(self, staff: StaffProfile) -> bool:
-        if self.user is None:
-            return False
-        return staff.user_id == self.user.id or self.manages_any(staff)
-
-    def secret(self, staff: StaffProfile) -> bool:
-        if self.user is None:
-            return False
-        return staff.user_id == self.user.id or any(policy.administers(self.user, s.id)
-                                                    for s in staff.stores)
-
-    def visible(self, staff: StaffProfile) -> bool:
-        return self.private(staff) or (staff.active and any(s.status == "active"
-                                                           for s in staff.stores))
-
-    def store_seen(self, store: Store) -> bool:
-        return store.status == "active" or self.managed is None or store.id in self.managed
-
-    def clause(self) -> Any:
-        if self.managed is None:
-            return true()
-        public = and_(StaffProfile.active.is_(True),
-                      StaffProfile.stores.any(Store.status == "active"))
-        parts = [public, StaffProfile.stores.any(in_scope(Store.id, self.managed))]
-        if self.user is not None:
-            parts.append(StaffProfile.user_id == self.user.id)
-        return or_(*parts)
 
 
-def _dump(scope: _Scope, staff: StaffProfile) -> dict[str, Any]:
+def _dump(scope: StaffVisibility, staff: StaffProfile) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": staff.id, "display_name": staff.display_name, "title": staff.title,
         "level": staff.level, "bio": staff.bio, "photo_url": staff.photo_url,
@@ -231,14 +194,14 @@ def _dump(scope: _Scope, staff: StaffProfile) -> dict[str, Any]:
     return out
 
 
-def _visible(scope: _Scope, staff_id: int) -> StaffProfile:
+def _visible(scope: StaffVisibility, staff_id: int) -> StaffProfile:
     staff = db.session.get(StaffProfile, staff_id)
     if staff is None or not scope.visible(staff):
         raise not_found(_l("Staff member"))
     return staff
 
 
-def _private(scope: _Scope, staff_id: int) -> StaffProfile:
+def _private(scope: StaffVisibility, staff_id: int) -> StaffProfile:
     """For reads of schedules: the person themselves or their stores' managers."""
     staff = db.session.get(StaffProfile, staff_id)
     if staff is None or not scope.private(staff):
@@ -246,9 +209,9 @@ def _private(scope: _Scope, staff_id: int) -> StaffProfile:
     return staff
 
 
-def _administered(staff_id: int) -> tuple[_Scope, StaffProfile]:
+def _administered(staff_id: int) -> tuple[StaffVisibility, StaffProfile]:
     """For changes to a profile: a manager of one of the person's stores."""
-    scope = _Scope(require_user())
+    scope = StaffVisibility(require_user())
     staff = _visible(scope, staff_id)
     if not any(policy.administers(scope.user, s.id) for s in staff.stores):
         raise Forbidden(_l("Only the managers of this person's stores may do this."))
@@ -256,8 +219,8 @@ def _administered(staff_id: int) -> tuple[_Scope, StaffProfile]:
 
 
 def _schedule_target(staff_id: int, store_id: int, *, write: bool
-                     ) -> tuple[_Scope, StaffProfile, Store]:
-    scope = _Scope(require_user())
+                     ) -> tuple[StaffVisibility, StaffProfile, Store]:
+    scope = StaffVisibility(require_user())
     staff = _visible(scope, staff_id) if write else _private(scope, staff_id)
     store = visible_store(scope.user, store_id)
     if write and not policy.administers(scope.user, store.id):
@@ -295,7 +258,7 @@ def _time_off_dict(row: TimeOff) -> dict[str, Any]:
 def list_staff(args: dict[str, Any]) -> dict[str, Any]:
     """Staff, by id: public profiles of active staff at active stores; managers also see
     inactive staff of their stores and private fields."""
-    scope = _Scope(current_user())
+    scope = StaffVisibility(current_user())
     query = (select(StaffProfile).where(scope.clause()).order_by(StaffProfile.id)
              .options(selectinload(StaffProfile.stores), selectinload(StaffProfile.services),
                       selectinload(StaffProfile.user)))
@@ -311,7 +274,7 @@ def list_staff(args: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, StaffOut)
 def read_staff(staff_id: int) -> dict[str, Any]:
     """A staff profile (private fields for the person and their stores' managers)."""
-    scope = _Scope(current_user())
+    scope = StaffVisibility(current_user())
     return _dump(scope, _visible(scope, staff_id))
 
 
@@ -322,7 +285,7 @@ def read_staff(staff_id: int) -> dict[str, Any]:
 def create_staff(data: dict[str, Any]) -> dict[str, Any]:
     """Add a staff member at stores the caller manages: creates the login (unless the
     email/phone already has one), the staff role and the profile."""
-    scope = _Scope(require_user())
+    scope = StaffVisibility(require_user())
     store_ids = list(dict.fromkeys(data.pop("store_ids")))
     stores = {s.id: s for s in db.session.scalars(select(Store).where(Store.id.in_(store_ids)))}
     for store_id in store_ids:
@@ -439,7 +402,7 @@ def set_override(data: dict[str, Any], staff_id: int) -> dict[str, Any]:
 def list_time_off(args: dict[str, Any], staff_id: int) -> dict[str, Any]:
     """The person's time-off, latest start first (themselves and their stores'
     managers)."""
-    scope = _Scope(require_user())
+    scope = StaffVisibility(require_user())
     staff = _private(scope, staff_id)
     query = (select(TimeOff).where(TimeOff.staff_id == staff.id)
              .order_by(TimeOff.start_at.desc(), TimeOff.id.desc()))
@@ -456,7 +419,7 @@ def add_time_off(data: dict[str, Any], staff_id: int) -> dict[str, Any]:
     """Time away. Managers of the person's stores record it approved; the person
     themselves request it (status ``requested``) for a manager to approve. 422 when
     ``end_at`` is not after ``start_at`` or the span exceeds 366 days."""
-    scope = _Scope(require_user())
+    scope = StaffVisibility(require_user())
     staff = _visible(scope, staff_id)
     if any(policy.administers(scope.user, s.id) for s in staff.stores):
         status = "approved"
@@ -475,7 +438,7 @@ def add_time_off(data: dict[str, Any], staff_id: int) -> dict[str, Any]:
 def decide_time_off(staff_id: int, time_off_id: int, action: str) -> dict[str, Any]:
     """Approve or reject requested time-off (managers of the person's stores); 409 if it
     was already decided."""
-    scope = _Scope(require_user())
+    scope = StaffVisibility(require_user())
     staff = _private(scope, staff_id)
     row = db.session.get(TimeOff, time_off_id)
     if row is None or row.staff_id != staff.id:

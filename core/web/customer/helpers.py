@@ -24,8 +24,8 @@ from sqlalchemy.orm import selectinload
 
 from ...api.resources.catalog import visible_service
 from ...api.resources.fields import week_dict
-from ...api.resources.staff import _Scope
 from ...api.resources.stores import visible_store
+from ...auth.policy import StaffVisibility
 from ...db import utcnow
 from ...errors import NotFound
 from ...extensions import db
@@ -62,8 +62,8 @@ def service_or_404(service_id: int | None) -> Service:
         abort(404)
 
 
-def staff_scope() -> _Scope:
-    return _Scope(page_user())
+def staff_scope() -> StaffVisibility:
+    return StaffVisibility(page_user())
 
 
 def staff_or_404(staff_id: int | None) -> StaffProfile:

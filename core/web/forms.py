@@ -43,8 +43,7 @@ class Form:
         """Record a refusal from a service: its message and per-field messages."""
         self.message = str(exc.message)
         for field, messages in (exc.field_errors or {}).items():
-            if isinstance(messages, dict):  # nested (e.g. a list of intervals)
-                messages = [str(m) for sub in messages.values() for m in _flat(sub)]
+            # nested messages (e.g. per interval of a list) are shown under the field
             self.errors[str(field)] = [str(m) for m in _flat(messages)]
         return self
 

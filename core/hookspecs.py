@@ -147,6 +147,19 @@ def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]] |
 
 
 @hookspec
+def fulian_checkout_sections(order: Any, customer: Any, face: str
+                             ) -> list[dict[str, Any]] | None:
+    """Return sections for the checkout page of an open order (before the tenders).
+
+    ``face`` is ``"customer"`` (the customer paying their booking online). Each section
+    is a dict with ``key``, ``title`` (translated), ``html`` (Markup; forms must carry
+    ``csrf_token()`` and post to the plugin's own routes, which return to ``next``) and
+    optional ``order``. Used for what changes the price at checkout, e.g. redeeming
+    points.
+    """
+
+
+@hookspec
 def fulian_dashboard_widgets(scope: dict[str, Any]) -> list[dict[str, Any]] | None:
     """Return widgets for the back-office dashboard.
 
@@ -192,12 +205,15 @@ def fulian_account_tenders() -> list[Any] | None:
     everything except the store's refunds debit; they sum to ``-amount``. Accounts that
     may not go negative make a payment fail with 409 when the balance is short; the
     plugin registers its account purposes with ``core.finance.ledger.register_purpose``.
+    A tender may also offer ``available(order)``: how much the order's customer can pay
+    with it now; checkout pages offer only tenders that have it and a positive amount.
     """
 
 
 @hookspec
 def fulian_payment_providers() -> list[Any] | None:
-    """Return payment provider objects (``code``, ``start(payment)``, ``verify(callback)``).
+    """Return payment provider objects (``code``, ``label``, ``start(payment)``,
+    ``verify(callback)``).
 
     Providers are looked up by ``code`` when an order is paid online.
     """
@@ -238,7 +254,8 @@ def fulian_booking_event(booking: Any, event: str) -> None:
     """React to a booking lifecycle event after its transaction committed.
 
     ``event`` is one of ``created``, ``confirmed``, ``declined``, ``cancelled``,
-    ``rescheduled``, ``completed``, ``no_show``. Slow work belongs in a job
+    ``rescheduled``, ``completed``, ``no_show``, ``reassigned`` and ``deposit_paid`` (an
+    online booking held for its deposit became pending or confirmed). Slow work belongs in a job
     (:func:`core.jobs.enqueue`), not here.
     """
 

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 EVENTS: tuple[str, ...] = (
     "booking.created", "booking.confirmed", "booking.declined", "booking.cancelled",
     "booking.rescheduled", "booking.completed", "booking.no_show", "booking.reassigned",
+    "booking.deposit_paid",
     "customer.created",
 )
 ALL_EVENTS = "*"

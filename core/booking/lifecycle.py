@@ -1,8 +1,12 @@
 """The booking state machine, as data.
 
-pending (store requires staff acceptance) → confirmed → completed | no_show;
-pending/confirmed → cancelled; pending → declined. Reschedule keeps the booking id and
-status. Anything else is an illegal transition with a clear, translated error.
+awaiting_deposit (an online booking whose deposit is unpaid: it holds the time for a
+while) → pending or confirmed once the deposit is paid (:mod:`core.booking.holds`), or
+cancelled when the hold runs out; pending (store requires staff acceptance) → confirmed →
+completed | no_show; awaiting_deposit/pending/confirmed → cancelled; pending → declined.
+The store may confirm a booking without its deposit (waived at the desk). Reschedule
+keeps the booking id and status. Anything else is an illegal transition with a clear,
+translated error.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from ..errors import Conflict
 
 #: action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "confirm": (frozenset({"pending"}), "confirmed"),
+    "confirm": (frozenset({"awaiting_deposit", "pending"}), "confirmed"),
     "decline": (frozenset({"pending"}), "declined"),
-    "cancel": (frozenset({"pending", "confirmed"}), "cancelled"),
+    "cancel": (frozenset({"awaiting_deposit", "pending", "confirmed"}), "cancelled"),
     "complete": (frozenset({"confirmed"}), "completed"),
     "no_show": (frozenset({"confirmed"}), "no_show"),
     "reschedule": (frozenset({"pending", "confirmed"}), ""),  # status unchanged
@@ -26,7 +30,8 @@ EVENTS = {"confirm": "confirmed", "decline": "declined", "cancel": "cancelled",
           "complete": "completed", "no_show": "no_show", "reschedule": "rescheduled"}
 
 STATUS_LABELS = {
-    "pending": _l("pending"), "confirmed": _l("confirmed"), "completed": _l("completed"),
+    "awaiting_deposit": _l("awaiting deposit"), "pending": _l("pending"),
+    "confirmed": _l("confirmed"), "completed": _l("completed"),
     "cancelled": _l("cancelled"), "declined": _l("declined"), "no_show": _l("no-show"),
 }
 

@@ -27,7 +27,7 @@ from ..catalog.services import price_at
 from ..db import utcnow, write_transaction
 from ..errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from ..extensions import db
-from ..finance import fees
+from ..finance import fees, orders
 from ..models import (
     ACTIVE_STATUSES,
     Booking,
@@ -41,10 +41,12 @@ from ..models import (
 from ..plugins import plugins
 from ..scheduling import engine, localtime
 from ..scheduling.loader import StoreWindow, load_window
+from . import holds
 from .lifecycle import EVENTS, next_status
 
 STAFF_SOURCES = ("walk_in", "phone")
 WALK_IN_GRACE = 15 * 60  # seconds
+PAYING_GRACE = timedelta(minutes=5)
 
 
 class SlotTaken(Conflict):
@@ -174,13 +176,18 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
             raise ValidationFailed(_l("The booking was refused."),
                                    field_errors={"_schema": [str(r) for r in reasons]})
         brand = session.get(BrandSettings, 1)
+        price, currency = price_at(service, store.id), brand.currency if brand else "CNY"
+        quote, deposit = None, 0
+        if source == "online" and fees.percent(service, store, "deposit_percent"):
+            quote = orders.booking_quote(store, service, customer, price, currency)
+            deposit = fees.deposit_for(service, store, quote.total)
         pending = store.acceptance_required and source == "online"
-        status = "pending" if pending else "confirmed"
+        status = holds.HOLD_STATUS if deposit else "pending" if pending else "confirmed"
         booking = Booking(
             store_id=store.id, staff_id=chosen.id, service_id=service.id,
             customer_id=customer.id, start_at=start_at, end_at=end_at,
             block_start=block_start, block_end=block_end, status=status,
-            price=price_at(service, store.id), currency=brand.currency if brand else "CNY",
+            price=price, currency=currency,
             source=source, note=note, idempotency_key=idempotency_key,
         )
         booking.history.append(BookingStatusChange(
@@ -189,10 +196,15 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
         ))
         session.add(booking)
         _flush_or_conflict(session, chosen.display_name)
+        if quote is not None:  # the deposit is asked now: its order exists from the start
+            orders.record_order(booking, quote, deposit, current_actor()[0])
         webhooks.record_booking("booking.created", booking)
         if before_commit is not None:
             before_commit(booking)
-        if pending:
+        if deposit:
+            jobs.enqueue("core.booking.service:deposit_hold_expired", booking.id,
+                         delay=holds.hold_time())
+        elif pending:
             jobs.enqueue("core.booking.service:acceptance_timeout", booking.id,
                          delay=timedelta(minutes=store.acceptance_timeout_min))
     registry.call("fulian_booking_event", booking=booking, event="created")
@@ -313,6 +325,32 @@ def acceptance_timeout(booking_id: int) -> None:
             plugins().call("fulian_booking_event", booking=row, event="reassigned")
             return
     transition(booking_id, "decline", reason="not accepted in time")
+
+
+def deposit_hold_expired(booking_id: int) -> None:
+    """Job: a booking still waiting for its deposit when the hold runs out is cancelled
+    and its time is free again — unless the customer is paying right now (an online
+    payment started in the last few minutes), which gets a little longer."""
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.status != holds.HOLD_STATUS:
+        return
+    order = orders.order_of(booking_id)
+    paying = order is not None and any(
+        p.status == "pending" and p.created_at > utcnow() - PAYING_GRACE
+        for p in order.payments)
+    if paying:
+        jobs.enqueue("core.booking.service:deposit_hold_expired", booking_id,
+                     delay=PAYING_GRACE)
+        return
+    transition(booking_id, "cancel", reason="deposit not paid in time")
+
+
+def announce(booking_id: int, event: str) -> None:
+    """Job: tell plugins about a booking event that happened inside another service's
+    transaction (a deposit paid), after it committed."""
+    booking = db.session.get(Booking, booking_id)
+    if booking is not None:
+        plugins().call("fulian_booking_event", booking=booking, event=event)
 
 
 def bookings_for_staff(staff_id: int) -> list[Booking]:

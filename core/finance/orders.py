@@ -16,6 +16,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
+from ..booking import holds
 from ..catalog.services import price_at
 from ..db import utcnow, write_transaction
 from ..errors import NotFound, RuleViolation, ValidationFailed
@@ -56,9 +57,18 @@ def _currency() -> str:
 
 def quote_for_service(store: Any, service: Any, customer: Any) -> Quote:
     """What booking ``service`` at ``store`` would cost ``customer``, explained."""
-    line = QuoteLine(kind="booking", description=service.name,
-                     unit_price=price_at(service, store.id))
-    return build_quote(store, customer, [line], _currency())
+    return booking_quote(store, service, customer, price_at(service, store.id), _currency())
+
+
+def tender_label(code: str) -> str:
+    """How a payment method is called on receipts: cash, an online provider's or an
+    account tender's own label."""
+    from .callbacks import providers
+
+    if code == "cash":
+        return str(_l("Cash"))
+    found = providers().get(code) or account_tenders().get(code)
+    return str(getattr(found, "label", code)) if found is not None else code
 
 
 def get_order(order_id: int) -> Order:
@@ -68,38 +78,57 @@ def get_order(order_id: int) -> Order:
     return order
 
 
+def booking_quote(store: Store, service: Service, customer: Customer | None, price: int,
+                  currency: str, booking_id: int | None = None) -> Quote:
+    """The priced quote of one booking (its price is fixed when booked); plugins see the
+    booking's id on the line once it exists."""
+    line = QuoteLine(kind="booking", description=service.name, unit_price=price,
+                     ref_id=booking_id, service_id=service.id)
+    return build_quote(store, customer, [line], currency)
+
+
+def record_order(booking: Booking, quote: Quote, deposit: int,
+                 user_id: int | None = None) -> Order:
+    """Write the booking's order from its quote, inside the caller's write transaction."""
+    order = Order(store_id=booking.store_id, customer_id=booking.customer_id,
+                  booking_id=booking.id, currency=booking.currency,
+                  subtotal=quote.subtotal, total=quote.total, deposit=deposit,
+                  created_by=user_id)
+    order.lines = [OrderLine(kind=li.kind, ref_id=booking.id if li.kind == "booking"
+                             else li.ref_id, description=li.description,
+                             quantity=li.quantity, unit_price=li.unit_price, amount=li.amount)
+                   for li in quote.lines]
+    order.adjustments = [OrderAdjustment(position=i, source=a.source, label=a.label,
+                                         amount=a.amount)
+                         for i, a in enumerate(quote.adjustments)]
+    if order.total == 0:
+        order.status = "paid"
+    db.session.add(order)
+    db.session.flush()
+    return order
+
+
+def order_of(booking_id: int) -> Order | None:
+    return db.session.scalars(select(Order).where(
+        Order.booking_id == booking_id, Order.status != "cancelled")).first()
+
+
 def order_for_booking(booking: Booking, user_id: int | None = None) -> Order:
     """The booking's order, created from a fresh quote on first use (one per booking)."""
-    existing = db.session.scalars(select(Order).where(
-        Order.booking_id == booking.id, Order.status != "cancelled")).first()
+    existing = order_of(booking.id)
     if existing is not None:
         return existing
     with write_transaction() as session:
         booking = session.get(Booking, booking.id)
-        again = session.scalars(select(Order).where(
-            Order.booking_id == booking.id, Order.status != "cancelled")).first()
+        again = order_of(booking.id)
         if again is not None:
             return again
         service = session.get(Service, booking.service_id)
-        line = QuoteLine(kind="booking", description=service.name,
-                         unit_price=booking.price, ref_id=booking.id)
-        quote = build_quote(session.get(Store, booking.store_id),
-                            session.get(Customer, booking.customer_id), [line],
-                            booking.currency)
-        order = Order(store_id=booking.store_id, customer_id=booking.customer_id,
-                      booking_id=booking.id, currency=booking.currency,
-                      subtotal=quote.subtotal, total=quote.total, created_by=user_id)
-        order.lines = [OrderLine(kind=li.kind, ref_id=li.ref_id, description=li.description,
-                                 quantity=li.quantity, unit_price=li.unit_price,
-                                 amount=li.amount) for li in quote.lines]
-        order.adjustments = [OrderAdjustment(position=i, source=a.source, label=a.label,
-                                             amount=a.amount)
-                             for i, a in enumerate(quote.adjustments)]
-        order.deposit = fees.deposit_for(service, session.get(Store, booking.store_id),
-                                         order.total)
-        if order.total == 0:
-            order.status = "paid"
-        session.add(order)
+        store = session.get(Store, booking.store_id)
+        quote = booking_quote(store, service, session.get(Customer, booking.customer_id),
+                              booking.price, booking.currency, booking.id)
+        order = record_order(booking, quote, fees.deposit_for(service, store, quote.total),
+                             user_id)
     return order
 
 
@@ -224,6 +253,7 @@ def settle(payment: Payment) -> None:
     if due(order) == 0:
         order.status = "paid"
     session.flush()
+    holds.on_payment(order)
 
 
 def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None,

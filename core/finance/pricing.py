@@ -25,6 +25,8 @@ class QuoteLine:
     unit_price: int
     quantity: int = 1
     ref_id: int | None = None
+    #: for a booking line: the service (plugins price by it before the booking exists)
+    service_id: int | None = None
 
     @property
     def amount(self) -> int:

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from flask import current_app, url_for
+from flask_babel import lazy_gettext as _l
 
 from .callbacks import CallbackRejected, Notice
 
@@ -47,6 +48,7 @@ def notice_body(ref: str, amount: int, status: str = "succeeded", *,
 
 class SandboxProvider:
     code = "sandbox"
+    label = _l("Pay online (sandbox)")
 
     def new_reference(self) -> str:
         return "sbx_" + secrets.token_hex(12)

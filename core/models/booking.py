@@ -16,8 +16,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..db import UTCDateTime, utcnow
 from ..extensions import db
 
-BOOKING_STATUSES = ("pending", "confirmed", "completed", "cancelled", "declined", "no_show")
-ACTIVE_STATUSES = ("pending", "confirmed")
+BOOKING_STATUSES = ("awaiting_deposit", "pending", "confirmed", "completed", "cancelled",
+                    "declined", "no_show")
+#: statuses that hold the staff member's time (an unpaid deposit holds it for a while)
+ACTIVE_STATUSES = ("awaiting_deposit", "pending", "confirmed")
 BOOKING_SOURCES = ("online", "walk_in", "phone")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
 
@@ -56,7 +58,8 @@ class Booking(db.Model):
 
     __table_args__ = (
         CheckConstraint(
-            "status in ('pending','confirmed','completed','cancelled','declined','no_show')",
+            "status in ('awaiting_deposit','pending','confirmed','completed','cancelled',"
+            "'declined','no_show')",
             name="status",
         ),
         CheckConstraint("source in ('online','walk_in','phone')", name="source"),

@@ -39,6 +39,7 @@ from markupsafe import Markup
 from werkzeug.routing import BuildError
 
 from .. import theming
+from ..finance.orders import tender_label
 from ..i18n import normalise
 
 _MISSING = object()
@@ -181,6 +182,7 @@ def init_app(app: Flask) -> None:
             "lang_url": lang_url,
             "theme_asset": theme_asset,
             "group_services": group_services,
+            "tender_label": tender_label,
         }
 
     app.add_template_filter(money, "money")

@@ -18,6 +18,7 @@ from core.plugins import PluginMeta, hookimpl
 from core.web.context import money
 
 from . import (
+    checkout,
     models,  # noqa: F401 - registers the tables
     pages,
     points,
@@ -36,7 +37,7 @@ meta = PluginMeta(name="wallet", title="Wallet: stored value", version="0.1.0", 
 
 @hookimpl
 def fulian_register_blueprints(app: Any) -> list[Any]:
-    return [blp, pages.bp]
+    return [blp, pages.bp, checkout.bp]
 
 
 @hookimpl
@@ -62,6 +63,12 @@ def fulian_booking_event(booking: Any, event: str) -> None:
     punch.on_booking_event(booking, event)
     if event == "completed":
         points.earn(booking)
+
+
+@hookimpl
+def fulian_checkout_sections(order: Any, customer: Any, face: str) -> list[dict[str, Any]]:
+    found = checkout.section(order) if face == "customer" else None
+    return [found] if found else []
 
 
 @hookimpl

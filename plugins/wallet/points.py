@@ -26,6 +26,11 @@ def _setting(name: str, default: int) -> int:
     return int(current_app.config.get(name, default))
 
 
+def point_value() -> int:
+    """What one point is worth, in minor units."""
+    return _setting("WALLET_POINT_VALUE", 1)
+
+
 def balance(customer_id: int, now: datetime | None = None) -> int:
     return int(db.session.scalar(select(func.coalesce(func.sum(PointsLot.remaining), 0))
                                  .where(PointsLot.customer_id == customer_id,
@@ -56,7 +61,7 @@ def redeem(order_id: int, points: int) -> Order:
     order = orders.get_order(order_id)
     if order.customer_id is None:
         raise RuleViolation(_l("This order has no customer with a card."))
-    value = points * _setting("WALLET_POINT_VALUE", 1)
+    value = points * point_value()
 
     def spend(_order: Order) -> None:
         left = points

@@ -126,15 +126,31 @@ def on_booking_event(booking: Booking, event: str) -> None:
 
 
 def adjustments(quote: Any) -> list[dict[str, Any]]:
-    """A booking covered by a reserved or consumed use costs nothing more."""
+    """A booking covered by a reserved or consumed use costs nothing more; before it is
+    booked, a card of the customer's that covers the service says it will."""
     out = []
     for line in quote.lines:
-        if line.kind != "booking" or line.ref_id is None:
+        if line.kind != "booking":
             continue
-        use = db.session.scalars(select(PunchUse).where(
-            PunchUse.booking_id == line.ref_id,
-            PunchUse.status.in_(("reserved", "consumed")))).first()
-        if use is not None:
+        if line.ref_id is not None:
+            covered = db.session.scalars(select(PunchUse.id).where(
+                PunchUse.booking_id == line.ref_id,
+                PunchUse.status.in_(("reserved", "consumed")))).first() is not None
+        else:
+            covered = _covering_card(quote.customer, line.service_id) is not None
+        if covered:
             out.append({"source": "wallet", "order": 10, "amount": -line.amount,
                         "label": gettext("Paid by punch card")})
     return out
+
+
+def _covering_card(customer: Any, service_id: int | None) -> PunchCard | None:
+    if customer is None or service_id is None:
+        return None
+    for card in db.session.scalars(select(PunchCard).where(
+            PunchCard.customer_id == customer.id, PunchCard.uses_left > 0,
+            PunchCard.expires_at > utcnow()).order_by(PunchCard.expires_at)):
+        product = db.session.get(PunchProduct, card.product_id)
+        if service_id in (product.service_ids or []):
+            return card
+    return None

@@ -160,6 +160,12 @@ class WalletTender:
     code = TENDER
     label = _l("Stored value")
 
+    def available(self, order: Order) -> int:
+        """What the customer's card can pay of this order now."""
+        if order.customer_id is None:
+            return 0
+        return balances(order.customer_id)["total"]
+
     def legs(self, order: Order, amount: int) -> list[tuple[str, int]]:
         if order.customer_id is None:
             raise RuleViolation(_l("This order has no customer with a card."))

@@ -23,10 +23,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ...auth import policy
+from ...booking import holds
 from ...booking import service as booking_service
 from ...catalog.services import price_at
 from ...errors import FulianError
 from ...extensions import db
+from ...finance import fees, orders
 from ...models import Booking, Service, StaffProfile, Store
 from ..forms import Form, optional_int
 from ..session import customer_only, page_user
@@ -139,9 +141,12 @@ def _still_free(store: Store, svc: Service, person: StaffProfile | None,
 
 def _confirm_page(store: Store, svc: Service, person: StaffProfile | None, start: datetime,
                   form: Form, status: int = 200) -> Any:
+    quote = orders.quote_for_service(store, svc, policy.customer_of(page_user()))
     return render_template("customer/confirm.html", store=store, service=svc, person=person,
                            start=start, end=start + timedelta(minutes=svc.duration_min),
-                           price=price_at(svc, store.id), form=form,
+                           price=price_at(svc, store.id), form=form, quote=quote,
+                           deposit=fees.deposit_for(svc, store, quote.total),
+                           hold_min=int(holds.hold_time().total_seconds() // 60),
                            back_url=url_for("customer.book", **_params(
                                store, svc, person, day=start.date().isoformat())),
                            note_max=NOTE_MAX), status
@@ -206,6 +211,8 @@ def confirm_post() -> Any:
         db.session.rollback()
         return time_step(store, svc, person, status=exc.status, day=start.date().isoformat(),
                          message=str(exc.message))
+    if booking.status == holds.HOLD_STATUS:
+        return redirect(url_for("customer.checkout", code=booking.code))
     if booking.status == "pending":
         flash(_("Booking received. The store will confirm it shortly."), "success")
     else:

@@ -21,13 +21,14 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from ...auth import policy
-from ...booking import ics
+from ...booking import holds, ics
 from ...booking import service as booking_service
 from ...booking.lifecycle import IllegalTransition, next_status
 from ...crm.customers import update_customer
 from ...db import utcnow
 from ...errors import FulianError
 from ...extensions import db
+from ...finance import orders
 from ...models import ACTIVE_STATUSES, Booking, Customer, Service, StaffProfile, Store
 from ...plugins import plugins
 from ..forms import Form
@@ -64,7 +65,8 @@ class BookingView:
         self.upcoming = active and booking.end_at > now
         left = booking.start_at - now
         self.can_cancel = active and left >= timedelta(minutes=store.cancel_window_min)
-        self.can_reschedule = active and left >= timedelta(minutes=store.reschedule_window_min)
+        self.can_reschedule = booking.status in ("pending", "confirmed") and \
+            left >= timedelta(minutes=store.reschedule_window_min)
         self.locked = self.upcoming and not (self.can_cancel or self.can_reschedule)
 
 
@@ -133,8 +135,12 @@ def my_bookings() -> str:
 
 def _detail(booking: Booking, message: str | None = None, status: int = 200) -> Any:
     view = _views([booking])[0]
+    order = orders.order_of(booking.id)
+    held = holds.held_until(booking) if booking.status == holds.HOLD_STATUS else None
     return render_template("customer/booking.html", v=view, qr=_qr_svg(booking.code),
-                           message=message), status
+                           message=message, order=order,
+                           due=orders.due(order) if order else None,
+                           held_until=held), status
 
 
 @bp.get("/me/bookings/<string(maxlength=12):code>")

@@ -61,4 +61,4 @@ def staff(staff_id: int) -> str:
                            services=services, lowest=lowest)
 
 
-from . import booking, me  # noqa: E402,F401 - more views on the same blueprint
+from . import booking, checkout, me  # noqa: E402,F401 - more views on the same blueprint

@@ -22,8 +22,11 @@ from core.extensions import db
 from core.models import Booking
 from tests.core.factories import Shop, book, make_shop, make_user, set_policy
 
-ALL_STATUSES = ("pending", "confirmed", "completed", "cancelled", "declined", "no_show")
+ALL_STATUSES = ("awaiting_deposit", "pending", "confirmed", "completed", "cancelled",
+                "declined", "no_show")
 LEGAL = [
+    ("awaiting_deposit", "confirm", "confirmed"),  # the store waives the deposit
+    ("awaiting_deposit", "cancel", "cancelled"),
     ("pending", "confirm", "confirmed"),
     ("pending", "decline", "declined"),
     ("pending", "cancel", "cancelled"),
@@ -96,6 +99,12 @@ def shop(ctx: Any) -> Shop:
 
 def _booking_in(shop: Shop, status: str, start: datetime) -> Booking:
     """A real booking at ``start`` brought to ``status`` through legal moves."""
+    if status == "awaiting_deposit":
+        set_policy(shop.store, deposit_percent=30)
+        booking = book(shop, start, source="online")
+        set_policy(shop.store, deposit_percent=0)
+        assert booking.status == "awaiting_deposit"
+        return db.session.get(Booking, booking.id)
     if status in ("pending", "declined"):
         set_policy(shop.store, acceptance_required=True)
         booking = book(shop, start, source="online")

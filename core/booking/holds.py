@@ -1,0 +1,62 @@
+"""Deposit holds.
+
+When the store's policy (or the service's) asks a deposit, an online booking is created
+``awaiting_deposit``: it holds the staff member's time, unpaid, for
+``FULIAN_DEPOSIT_HOLD_MIN`` minutes (default 15) — long enough to pay on a phone, short
+enough that an abandoned checkout does not block a slot for the day. Paying at least the
+deposit, with any tender, moves it on as if it had just been booked: ``pending`` where
+the store accepts bookings by hand, else ``confirmed``. Still unpaid when the hold runs
+out, it is cancelled (:func:`core.booking.service.deposit_hold_expired`).
+
+Bookings made by the store (walk-in, phone) never wait: the desk takes the deposit or
+waives it. The store may also confirm a held booking itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from .. import jobs, webhooks
+from ..audit import current_actor
+from ..extensions import db
+from ..models import Booking, BookingStatusChange, Order, Store
+
+HOLD_STATUS = "awaiting_deposit"
+
+
+def hold_time() -> timedelta:
+    return timedelta(minutes=int(current_app.config.get("FULIAN_DEPOSIT_HOLD_MIN", 15)))
+
+
+def held_until(booking: Booking) -> datetime:
+    """When an unpaid hold runs out (shown to the customer)."""
+    return booking.created_at + hold_time()
+
+
+def on_payment(order: Order) -> Booking | None:
+    """Release the booking of ``order`` once its deposit is covered (inside the
+    payment's transaction); returns the booking it moved on."""
+    if order.booking_id is None:
+        return None
+    session = db.session
+    booking = session.get(Booking, order.booking_id)
+    if booking is None or booking.status != HOLD_STATUS:
+        return None
+    if order.paid - order.refunded < order.deposit:
+        return None
+    store = session.get(Store, booking.store_id)
+    assert store is not None
+    target = "pending" if store.acceptance_required else "confirmed"
+    booking.history.append(BookingStatusChange(
+        from_status=HOLD_STATUS, to_status=target, actor_user_id=current_actor()[0],
+        reason="deposit paid"))
+    booking.status = target
+    session.flush()
+    webhooks.record_booking("booking.deposit_paid", booking)
+    if target == "pending":
+        jobs.enqueue("core.booking.service:acceptance_timeout", booking.id,
+                     delay=timedelta(minutes=store.acceptance_timeout_min))
+    jobs.enqueue("core.booking.service:announce", booking.id, "deposit_paid")
+    return booking

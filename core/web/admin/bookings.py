@@ -29,7 +29,7 @@ from ...extensions import db
 from ...models import BOOKING_STATUSES, Booking, Service, StaffProfile, Store, User
 from ..forms import Form, optional_int
 from ..session import back_office
-from . import bp, ops_calendar  # noqa: F401 - ops_calendar's view registers on bp
+from . import bp, money_panel, ops_calendar  # noqa: F401 - ops_calendar's view registers on bp
 from .ops_common import (
     PER_PAGE,
     arg_int,
@@ -142,10 +142,12 @@ def _detail(booking: Booking, form: Form | None = None, action: str | None = Non
         allowed.discard("complete")
     if now < booking.start_at:
         allowed.discard("no_show")
+    money = money_panel.context(booking, current())
+    form.values.setdefault("amount", money.get("due_text", ""))
     return render_template(
         "admin/bookings_detail.html", face="admin", r=row, booking=booking, form=form,
         failed_action=action, allowed=allowed, actors=_actor_names(booking),
-        staff=staff), status
+        staff=staff, **money), status
 
 
 @bp.get("/bookings/<id:booking_id>")

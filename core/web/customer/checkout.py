@@ -11,28 +11,25 @@ confirms the booking. The form carries a one-time token so a double tap pays onc
 
 from __future__ import annotations
 
-import re
-import secrets
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ...booking import holds, idempotency
+from ...booking import holds
 from ...errors import FulianError
 from ...extensions import db
 from ...finance import callbacks, orders
-from ...models import ACTIVE_STATUSES, Booking, IdempotencyRecord, Order
+from ...models import ACTIVE_STATUSES, Booking, Customer, Order
 from ...plugins import plugins
+from .. import once
 from ..context import money
 from ..session import customer_only, page_user
 from . import bp
 from .me import _own, _views
 
 SCOPE = "web:checkout"
-TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def _methods(order: Order) -> list[dict[str, Any]]:
@@ -64,13 +61,13 @@ def _amounts(order: Order, booking: Booking) -> list[dict[str, Any]]:
 def _page(booking: Booking, order: Order, message: str | None = None,
           status: int = 200) -> Any:
     sections = plugins().call_flat("fulian_checkout_sections", order=order,
-                                   customer=order.customer, face="customer") \
-        if orders.due(order) else []
+                                   customer=db.session.get(Customer, order.customer_id),
+                                   face="customer") if orders.due(order) else []
     sections = sorted((s for s in sections if s), key=lambda s: s.get("order", 100))
     return render_template(
         "customer/checkout.html", v=_views([booking])[0], order=order,
         due=orders.due(order), methods=_methods(order), amounts=_amounts(order, booking),
-        sections=sections, once=secrets.token_urlsafe(18), message=message,
+        sections=sections, once=once.new_token(), message=message,
         held_until=holds.held_until(booking) if booking.status == holds.HOLD_STATUS
         else None), status
 
@@ -92,11 +89,6 @@ def checkout(code: str) -> Any:
     return _page(booking, _order(booking))
 
 
-def _done(token: str) -> IdempotencyRecord | None:
-    return db.session.scalars(select(IdempotencyRecord).where(
-        IdempotencyRecord.scope == SCOPE, IdempotencyRecord.key == token)).first()
-
-
 @bp.post("/me/bookings/<string(maxlength=12):code>/pay")
 @customer_only
 def pay(code: str) -> Any:
@@ -106,11 +98,11 @@ def pay(code: str) -> Any:
     booking = _own(code)
     order = _order(booking)
     token = request.form.get("once", "")
-    if not TOKEN.fullmatch(token):
+    if not once.valid(token):
         abort(400)
-    first = _done(token)
+    first = once.done(SCOPE, token)
     if first is not None:
-        return redirect(first.body)
+        return redirect(first)
     methods = {m["code"]: m for m in _methods(order)}
     amounts = {a["key"]: a["amount"] for a in _amounts(order, booking)}
     method = methods.get(request.form.get("method", ""))
@@ -121,7 +113,7 @@ def pay(code: str) -> Any:
         amount = min(amount, method["available"])  # the rest another way
 
     def remember(where: str) -> None:
-        idempotency.remember(SCOPE, token, "", 303, where, "text/uri-list")
+        once.remember(SCOPE, token, where)
 
     try:
         if method["online"]:
@@ -129,7 +121,7 @@ def pay(code: str) -> Any:
             orders.start_online(order.id, method["code"], amount, provider.new_reference(),
                                 user_id=page_user().id,
                                 before_commit=lambda p: remember(provider.start(p)))
-            return redirect(_done(token).body)
+            return redirect(once.done(SCOPE, token) or url_for("customer.booking", code=code))
         orders.pay(order.id, method["code"], amount, user_id=page_user().id,
                    before_commit=lambda _p: remember(url_for("customer.booking", code=code)))
     except IntegrityError:  # the same form, sent twice at once: the other one paid

@@ -1,0 +1,120 @@
+"""The customer's checkout with the wallet enabled: points redeemed in the plugin's
+checkout section, stored value as a tender (paying what it can), the rest online
+through the sandbox provider's redirect; a resent form pays nothing twice; another
+customer cannot see the page."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from html import unescape
+from typing import Any
+
+from sqlalchemy import select
+
+from core.audit import acting_as
+from core.booking.service import create_booking
+from core.db import utcnow, write_transaction
+from core.extensions import db
+from core.finance import orders
+from core.models import Customer, Payment, SmsMessage
+from plugins.wallet import points
+from plugins.wallet import service as wallet
+from plugins.wallet.models import PointsLot
+from tests.plugins.wallet.test_wallet import _shop, env  # noqa: F401 - the fixture
+from tests.web.conftest import csrf_token, post_form
+
+
+def _login(app: Any, phone: str) -> Any:
+    client = app.test_client()
+    assert post_form(client, "/me/login", {"phone": phone}).status_code == 200
+    with app.app_context():
+        text = db.session.scalars(select(SmsMessage.text).where(SmsMessage.phone == phone)
+                                  .order_by(SmsMessage.id.desc())).first()
+    code = re.search(r"\d{6}", text).group(0)
+    resp = post_form(client, "/me/login", {"phone": phone, "step": "code", "code": code})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+    return client
+
+
+def _form(client: Any, url: str) -> dict[str, str]:
+    html = client.get(url).get_data(as_text=True)
+    return {"csrf_token": csrf_token(client, url),
+            "once": re.search(r'name="once" value="([^"]+)"', html).group(1)}
+
+
+def test_points_stored_value_and_online_pay_one_booking(env: dict) -> None:  # noqa: F811
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        booking = create_booking(store=shop.store, service=shop.service,
+                                 customer=shop.customer, start_at=shop.start,
+                                 staff=shop.staff, source="online")
+        wallet.top_up(shop.customer.id, shop.store.id, 10000, 1000)
+        with write_transaction() as session:
+            session.add(PointsLot(customer_id=shop.customer.id, earned=500, remaining=500,
+                                  expires_at=utcnow() + timedelta(days=30)))
+        code, phone = booking.code, shop.customer.phone
+    client = _login(app, phone)
+    url = f"/me/bookings/{code}/pay"
+    page = client.get(url)
+    html = unescape(page.get_data(as_text=True))
+    assert page.status_code == 200
+    assert "Stored value" in html and "¥110.00" in html  # the balance, bonus included
+    assert "500 points" in html  # the plugin's checkout section
+
+    resp = client.post(re.search(r'action="(/me/wallet/orders/\d+/points)"', html).group(1),
+                       data={"points": "300", "csrf_token": csrf_token(client, url)})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(url)
+    with app.app_context():
+        order = orders.order_of(booking.id)
+        assert order.total == 12800 - 300 and points.balance(shop.customer.id) == 200
+
+    form = _form(client, url)
+    resp = client.post(url, data={**form, "method": "wallet", "amount": "due"})
+    assert resp.status_code == 302
+    again = client.post(url, data={**form, "method": "wallet", "amount": "due"})
+    assert again.status_code == 302  # the same form again: where the first went, no pay
+    with app.app_context():
+        order = orders.get_order(order.id)
+        assert (order.paid, orders.due(order)) == (11000, 1500)  # the card paid what it had
+        assert wallet.balances(shop.customer.id)["total"] == 0
+        assert db.session.query(Payment).count() == 1
+
+    form = _form(client, url)
+    resp = client.post(url, data={**form, "method": "sandbox", "amount": "due"})
+    assert resp.status_code == 302 and "/sandbox/pay/" in resp.headers["Location"]
+    provider_page = resp.headers["Location"]
+    done = post_form(client, provider_page, {"outcome": "pay"})
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"/me/bookings/{code}")
+    with app.app_context():
+        order = orders.get_order(order.id)
+        assert (order.status, order.paid, orders.due(order)) == ("paid", 12500, 0)
+    receipt = unescape(client.get(f"/me/bookings/{code}").get_data(as_text=True))
+    assert "Paid" in receipt
+
+
+def test_bad_choices_and_other_customers(env: dict) -> None:  # noqa: F811
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        booking = create_booking(store=shop.store, service=shop.service,
+                                 customer=shop.customer, start_at=shop.start,
+                                 staff=shop.staff, source="online")
+        with write_transaction() as session:
+            session.add(Customer(phone="13900000088", name="Other"))
+        code, phone = booking.code, shop.customer.phone
+    client = _login(app, phone)
+    url = f"/me/bookings/{code}/pay"
+    form = _form(client, url)
+    refused = client.post(url, data={**form, "method": "wallet", "amount": "due"})
+    assert refused.status_code == 422  # no stored value: not a way to pay
+    assert client.post(url, data={**form, "method": "sandbox", "amount": "all"}
+                       ).status_code == 422
+    assert client.post(url, data={**form, "once": "x"}).status_code == 400
+    with app.app_context():
+        assert db.session.query(Payment).count() == 0
+    stranger = _login(app, "13900000088")
+    assert stranger.get(url).status_code == 404
+    assert stranger.post(url, data={**_form(client, url), "method": "sandbox",
+                                    "amount": "due"}).status_code in (400, 404)

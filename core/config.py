@@ -37,6 +37,16 @@ def ensure_secret_key(folder: Path) -> str:
     return key
 
 
+def _whole(env: Any, name: str, default: int, most: int) -> int:
+    """A whole-number setting; a typo stops the start with a message naming it."""
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.strip().isdigit() or int(raw) > most:
+        raise ValueError(f"{name} must be a whole number from 0 to {most}, not {raw!r}")
+    return int(raw)
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment and ``overrides``.
 
@@ -63,6 +73,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "FULIAN_THEMES_PATH": env.get("FULIAN_THEMES_PATH") or None,
         "FULIAN_JOBS_THREAD": env.get("FULIAN_JOBS_THREAD", "1") != "0",
         "BABEL_DEFAULT_LOCALE": env.get("FULIAN_DEFAULT_LOCALE") or "zh_CN",
+        "FULIAN_COMMISSION_BPS": _whole(env, "FULIAN_COMMISSION_BPS", 0, 10_000),
+        "FULIAN_DEPOSIT_HOLD_MIN": _whole(env, "FULIAN_DEPOSIT_HOLD_MIN", 15, 24 * 60),
+        "FULIAN_SANDBOX_SECRET": env.get("FULIAN_SANDBOX_SECRET") or None,
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

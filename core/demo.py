@@ -17,7 +17,8 @@ from .catalog.services import add_service
 from .crm.customers import find_or_create
 from .db import write_transaction
 from .extensions import db
-from .models import BrandSettings, Service, StaffProfile, Store
+from .finance import callbacks, orders, sandbox
+from .models import Booking, BrandSettings, Service, StaffProfile, Store
 from .org.brand import update_brand
 from .org.staff import add_staff
 from .org.stores import create_store
@@ -42,6 +43,9 @@ SERVICES = [
     ("精致剪发", "美发", 45, 16800, 5, "洗、剪、吹造型。"),
     ("头皮养护", "美发", 60, 26800, 10, "头皮清洁与养护，改善头皮健康。"),
 ]
+
+#: services that ask a deposit when booked online (the hold-and-pay flow of the demo)
+DEPOSIT_PERCENT = {"全身精油 SPA": 20}
 
 STAFF = [
     # name, email, store codes, title, level, service names, specialities
@@ -77,7 +81,8 @@ def load_demo() -> str:
         create_store({**spec, "timezone": "Asia/Shanghai"}, hours=hours)
     for name, category, minutes, price, after, desc in SERVICES:
         add_service({"name": name, "duration_min": minutes, "price": price,
-                     "buffer_after_min": after, "description": desc}, category=category)
+                     "buffer_after_min": after, "description": desc,
+                     "deposit_percent": DEPOSIT_PERCENT.get(name)}, category=category)
     for name, email, stores, title, level, services, specialities in STAFF:
         add_staff({"name": name, "email": email, "password": DEMO_PASSWORD},
                   {"title": title, "level": level, "specialities": specialities,
@@ -139,8 +144,20 @@ def _demo_bookings(customers: list) -> int:
                 if start_ts is None:
                     continue
                 customer = customers[(n + slot + day_offset) % len(customers)]
-                create_booking(store=store, staff=staff, service=service, customer=customer,
-                               start_at=datetime.fromtimestamp(start_ts, tz),
-                               source="online" if slot else "phone")
+                booking = create_booking(store=store, staff=staff, service=service,
+                                         customer=customer,
+                                         start_at=datetime.fromtimestamp(start_ts, tz),
+                                         source="online" if slot else "phone")
+                if booking.status == "awaiting_deposit":
+                    _pay_deposit_online(booking)
                 count += 1
     return count
+
+
+def _pay_deposit_online(booking: Booking) -> None:
+    """The demo customer pays the deposit through the sandbox provider's full cycle."""
+    order = orders.order_of(booking.id)
+    provider = sandbox.SandboxProvider()
+    payment = orders.start_online(order.id, "sandbox", order.deposit, provider.new_reference())
+    body = sandbox.notice_body(payment.external_ref, payment.amount)
+    callbacks.handle("sandbox", body, {sandbox.SIGNATURE_HEADER: sandbox.sign(body)})

@@ -281,8 +281,8 @@ def test_my_bookings_only_own_and_booking_page_404_for_others(site: Site) -> Non
 
 def test_ics_download(site: Site) -> None:
     client = customer_client(site, "13900000005")
-    resp, _ = book(site, client, "/book?store=2&service=4")
-    code = resp.headers["Location"].rsplit("/", 1)[1]
+    resp, _ = book(site, client, "/book?store=2&service=4")  # asks a deposit: to checkout
+    code = re.search(r"/me/bookings/([A-Z0-9]{8})/pay$", resp.headers["Location"]).group(1)
     ics = client.get(f"/me/bookings/{code}/booking.ics")
     assert ics.status_code == 200 and ics.mimetype == "text/calendar"
     body = ics.get_data(as_text=True)

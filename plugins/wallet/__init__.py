@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import url_for
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from core.plugins import PluginMeta, hookimpl
@@ -27,9 +27,6 @@ from . import (
     tiers,
 )
 from .api import blp
-
-KINDS = {"top_up": _l("Top-up"), "payment": _l("Payment"), "refund": _l("Refund"),
-         "card_refund": _l("Card refund"), "reversal": _l("Correction")}
 
 meta = PluginMeta(name="wallet", title="Wallet: stored value", version="0.1.0", paid=True,
                   description="Stored-value cards with bonus, spent at checkout.")
@@ -75,16 +72,18 @@ def fulian_checkout_sections(order: Any, customer: Any, face: str) -> list[dict[
 def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
     now = service.balances(customer.id)
     rows = "".join(
-        f"<li><span>{escape(KINDS.get(r['kind'], r['kind']))}</span> "
+        f"<li><span>{escape(checkout.KINDS.get(r['kind'], r['kind']))}</span> "
         f"<b>{escape(money(r['change']))}</b></li>"
         for r in service.statement(customer.id, limit=5))
     html = Markup(
         '<div class="wallet-card"><p class="wallet-total">{total}</p>'
-        '<p class="muted">{split}</p><ul class="wallet-lines">{rows}</ul></div>'
+        '<p class="muted">{split}</p><ul class="wallet-lines">{rows}</ul>{more}</div>'
     ).format(total=money(now["total"]),
              split=gettext("Paid in %(principal)s · bonus %(bonus)s",
                            principal=money(now["principal"]), bonus=money(now["bonus"])),
-             rows=Markup(rows))
+             rows=Markup(rows), more=Markup('<p><a href="{}">{}</a></p>').format(
+                 url_for("wallet_customer.statement"), gettext("Full statement"))
+             if face == "customer" and rows else "")
     sections = [{"key": "wallet", "title": gettext("Stored value"), "html": html,
                  "order": 10}]
     cards = [c for c in punch.cards_of(customer.id) if c.uses_left]

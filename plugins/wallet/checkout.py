@@ -1,16 +1,20 @@
-"""The wallet at the customer's checkout: redeem points on the order being paid.
+"""The wallet on the customer's own pages: redeem points at checkout, and the full
+statement of the stored-value card.
 
-The section is offered through ``fulian_checkout_sections``; its form posts here, to the
-plugin's own route, which redeems through the same :func:`points.redeem` as
-``POST /api/v1/wallet/orders/{id}/redeem-points`` and returns to the checkout page.
+The checkout section is offered through ``fulian_checkout_sections``; its form posts
+here, to the plugin's own route, which redeems through the same :func:`points.redeem` as
+``POST /api/v1/wallet/orders/{id}/redeem-points`` and returns to the checkout page. The
+statement is what ``GET /api/v1/wallet/customers/{id}`` gives the customer.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -18,13 +22,16 @@ from core.auth import policy
 from core.errors import FulianError
 from core.extensions import db
 from core.finance import orders
-from core.models import Booking, Order
+from core.models import Booking, BrandSettings, Order
 from core.web.context import money
 from core.web.session import customer_only, page_user
 
-from . import points
+from . import points, service
 
-bp = Blueprint("wallet_customer", __name__, url_prefix="/me/wallet")
+bp = Blueprint("wallet_customer", __name__, url_prefix="/me/wallet",
+               template_folder="templates")
+KINDS = {"top_up": _l("Top-up"), "payment": _l("Payment"), "refund": _l("Refund"),
+         "card_refund": _l("Card refund"), "reversal": _l("Correction")}
 
 
 def section(order: Order) -> dict[str, Any] | None:
@@ -72,3 +79,19 @@ def redeem(order_id: int) -> Any:
         return redirect(back)
     flash(gettext("%(points)d points redeemed", points=int(raw)), "success")
     return redirect(back)
+
+
+@bp.get("/statement")
+@customer_only
+def statement() -> Any:
+    """Every movement of the caller's stored value, newest first, with the balance after
+    each, in the brand's time zone."""
+    customer = policy.customer_of(page_user())
+    if customer is None:
+        abort(404)
+    brand = db.session.get(BrandSettings, 1)
+    tz = ZoneInfo((brand.timezone if brand else None) or "Asia/Shanghai")
+    rows = [{**r, "at": r["at"].astimezone(tz), "label": KINDS.get(r["kind"], r["kind"])}
+            for r in service.statement(customer.id, limit=500)]
+    return render_template("wallet/customer_statement.html", rows=rows,
+                           balances=service.balances(customer.id))

@@ -92,6 +92,11 @@ def test_points_stored_value_and_online_pay_one_booking(env: dict) -> None:  # n
         assert (order.status, order.paid, orders.due(order)) == ("paid", 12500, 0)
     receipt = unescape(client.get(f"/me/bookings/{code}").get_data(as_text=True))
     assert "Paid" in receipt
+    member = unescape(client.get("/me").get_data(as_text=True))
+    assert "/me/wallet/statement" in member
+    statement = unescape(client.get("/me/wallet/statement").get_data(as_text=True))
+    assert "Top-up" in statement and re.search(r"\+\D*110\.00", statement)
+    assert re.search(r"-\D*110\.00</td><td>\D*0\.00", statement)  # paid, balance after
 
 
 def test_bad_choices_and_other_customers(env: dict) -> None:  # noqa: F811

@@ -46,8 +46,11 @@ def today_bookings(site: Site) -> dict[str, Any]:
     with site.app.app_context(), acting_as(None, "test"):
         today = datetime.now(TZ).date()
         made = {}
-        for code, hour, status in (("xuhui", 12, "confirmed"), ("xuhui", 14, "pending"),
-                                   ("jingan", 12, "confirmed")):
+        # plus one pending next week, so the "to accept" alert shows at any time of day
+        for code, hour, status, days in (("xuhui", 12, "confirmed", 0),
+                                         ("xuhui", 14, "pending", 0),
+                                         ("jingan", 12, "confirmed", 0),
+                                         ("xuhui", 12, "pending", 7)):
             store = _store(code)
             staff = db.session.scalars(
                 select(StaffProfile).join(staff_stores).where(staff_stores.c.store_id == store.id)
@@ -56,7 +59,7 @@ def today_bookings(site: Site) -> dict[str, Any]:
                 staff_services, staff_services.c.service_id == Service.id)
                 .where(staff_services.c.staff_id == staff.id)).first()
             customer = db.session.scalars(select(Customer).order_by(Customer.id)).first()
-            start = datetime.combine(today, time(hour), tzinfo=TZ)
+            start = datetime.combine(today + timedelta(days=days), time(hour), tzinfo=TZ)
             end = start + timedelta(minutes=svc.duration_min)
             b = Booking(store_id=store.id, staff_id=staff.id, service_id=svc.id,
                         customer_id=customer.id, start_at=start, end_at=end,
@@ -64,7 +67,7 @@ def today_bookings(site: Site) -> dict[str, Any]:
                         currency="CNY", source="phone")
             db.session.add(b)
             db.session.commit()
-            made[f"{code}-{hour}"] = b.id
+            made[f"{code}-{hour}" + (f"+{days}" if days else "")] = b.id
         return made
 
 

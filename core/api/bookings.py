@@ -18,7 +18,7 @@ from ..crm.customers import find_or_create
 from ..db import write_transaction
 from ..errors import ValidationFailed
 from ..extensions import db
-from ..models import Booking, Service, StaffProfile, Store
+from ..models import BOOKING_STATUSES, Booking, Service, StaffProfile, Store
 from ..validation import phone_field
 from .common import IDEMPOTENCY_DOC, Forbidden, Id, audited, not_found, require_user
 
@@ -62,7 +62,7 @@ class BookingOut(ma.Schema):
     customer_id = ma.fields.Integer()
     start_at = ma.fields.String(metadata={"description": "store-local ISO 8601 with offset"})
     end_at = ma.fields.String()
-    status = ma.fields.String()
+    status = ma.fields.String(metadata={"description": ", ".join(BOOKING_STATUSES)})
     price = ma.fields.Integer(metadata={"description": "minor units"})
     currency = ma.fields.String()
     source = ma.fields.String()
@@ -106,7 +106,12 @@ def _dump(booking: Booking, tz: ZoneInfo) -> str:
 @audited
 def create(data: dict[str, Any]) -> Response:
     """Book a service. Staff of the store book for a customer (walk-in, phone); customers
-    book for themselves. Re-checked inside the writing transaction: 409 if taken."""
+    book for themselves. Re-checked inside the writing transaction: 409 if taken.
+
+    When the policy asks a deposit, a customer's booking is ``awaiting_deposit``: it holds
+    the time for ``FULIAN_DEPOSIT_HOLD_MIN`` minutes; pay at least the order's
+    ``deposit`` (``POST /bookings/{id}/order``, then ``POST /orders/{id}/payments``) and
+    it becomes ``pending`` or ``confirmed``; unpaid, it is cancelled."""
     user = require_user()
     store = db.session.get(Store, data["store_id"])
     svc = db.session.get(Service, data["service_id"])

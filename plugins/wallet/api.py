@@ -9,27 +9,42 @@ import marshmallow as ma
 from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
-from core.api.common import IDEMPOTENCY_DOC, Forbidden, Id, audited, not_found, require_user
+from core.api.common import (
+    IDEMPOTENCY_DOC,
+    Forbidden,
+    Id,
+    audited,
+    current_user,
+    not_found,
+    require_user,
+)
 from core.auth import policy
 from core.booking import idempotency
-from core.errors import Conflict, ValidationFailed
+from core.errors import ValidationFailed
 from core.extensions import db
 from core.models import Order
 from core.validation import MinorUnits
 
 from . import points, punch, service, tiers
-from .models import PunchProduct, Tier, TopUpPlan
 
 blp = Blueprint("wallet", __name__, url_prefix="/api/v1/wallet",
                 description="Stored value (wallet plugin)")
 
 
-class PlanIn(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
-    pay_amount = MinorUnits(required=True)
-    bonus_amount = MinorUnits(load_default=0)
+class PlanIn(service.PlanSchema):
+    """The rules the set-up page uses too (``service.PlanSchema``)."""
+
+
+class PlanPatch(service.PlanSchema):
+    """Any of the fields (loaded partial); the others stay."""
+
+    active = ma.fields.Boolean(metadata={"description": "false retires the plan"})
+
+
+class ListQuery(ma.Schema):
+    include_retired = ma.fields.Boolean(load_default=False, metadata={
+        "description": "brand admins: also the retired ones (not sold any more)"})
 
 
 class PlanOut(ma.Schema):
@@ -37,6 +52,7 @@ class PlanOut(ma.Schema):
     name = ma.fields.String()
     pay_amount = ma.fields.Integer()
     bonus_amount = ma.fields.Integer()
+    active = ma.fields.Boolean(metadata={"description": "false: retired, not sold"})
 
 
 class TopUpIn(ma.Schema):
@@ -71,11 +87,12 @@ class CardRefundOut(ma.Schema):
     bonus_voided = ma.fields.Integer()
 
 
-class TierIn(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
-    min_spend = MinorUnits(required=True, metadata={"description": "spend that reaches it"})
-    discount_percent = ma.fields.Integer(required=True, strict=True,
-                                         validate=ma.validate.Range(min=0, max=100))
+class TierIn(tiers.TierSchema):
+    """The rules the set-up page uses too (``tiers.TierSchema``)."""
+
+
+class TierPatch(tiers.TierSchema):
+    """Any of the fields (loaded partial); the others stay."""
 
 
 class TierOut(TierIn):
@@ -94,12 +111,22 @@ def _wallet(customer_id: int) -> dict[str, Any]:
             "punch_cards": cards, "points": points.balance(customer_id)}
 
 
+def _brand_admin(message: Any) -> None:
+    if not policy.is_brand_admin(require_user()):
+        raise Forbidden(message)
+
+
+def _with_retired(args: dict[str, Any]) -> bool:
+    """Retired ones are listed for brand admins who ask; others see what is on sale."""
+    return bool(args["include_retired"]) and policy.is_brand_admin(current_user())
+
+
 @blp.get("/plans")
+@blp.arguments(ListQuery, location="query")
 @blp.response(200, PlanOut(many=True))
-def plans() -> list[Any]:
+def plans(args: dict[str, Any]) -> list[Any]:
     """Top-up plans on sale (pay X, get X + bonus)."""
-    return list(db.session.scalars(select(TopUpPlan).where(TopUpPlan.active.is_(True))
-                                   .order_by(TopUpPlan.pay_amount)))
+    return service.plans(include_retired=_with_retired(args))
 
 
 @blp.post("/plans")
@@ -108,9 +135,24 @@ def plans() -> list[Any]:
 @audited
 def add_plan(data: dict[str, Any]) -> Any:
     """A new top-up plan (owners and brand admins)."""
-    if not policy.is_brand_admin(require_user()):
-        raise Forbidden(_l("Only brand admins sell new plans."))
-    return service.add_plan(data["name"], data["pay_amount"], data["bonus_amount"])
+    _brand_admin(_l("Only brand admins sell new plans."))
+    return service.create_plan(data)
+
+
+@blp.patch("/plans/<id:plan_id>")
+@blp.arguments(PlanPatch(partial=True))
+@blp.response(200, PlanOut)
+@audited
+def update_plan(data: dict[str, Any], plan_id: int) -> Any:
+    """Change a plan, or retire it (``active: false``; cards topped up keep their
+    balance) and sell it again (owners and brand admins)."""
+    _brand_admin(_l("Only brand admins change plans."))
+    service.find_plan(plan_id)
+    active = data.pop("active", None)
+    plan = service.update_plan(plan_id, data) if data else service.find_plan(plan_id)
+    if active is not None:
+        plan = service.set_plan_active(plan_id, active)
+    return plan
 
 
 @blp.post("/top-ups")
@@ -170,7 +212,7 @@ def refund_card(data: dict[str, Any], customer_id: int) -> dict[str, Any]:
 @blp.response(200, TierOut(many=True))
 def list_tiers() -> list[Any]:
     """Member tiers, lowest first."""
-    return list(db.session.scalars(select(Tier).order_by(Tier.min_spend)))
+    return tiers.all_tiers()
 
 
 @blp.post("/tiers")
@@ -179,26 +221,42 @@ def list_tiers() -> list[Any]:
 @audited
 def add_tier(data: dict[str, Any]) -> Any:
     """A member tier (owners and brand admins); a threshold already used is 409."""
-    if not policy.is_brand_admin(require_user()):
-        raise Forbidden(_l("Only brand admins set member tiers."))
-    if db.session.scalars(select(Tier.id).where(Tier.min_spend == data["min_spend"])).first():
-        raise Conflict(_l("A tier already starts at this spend."))
-    return tiers.add_tier(data["name"], data["min_spend"], data["discount_percent"])
+    _brand_admin(_l("Only brand admins set member tiers."))
+    return tiers.create_tier(data)
 
 
-class PunchProductIn(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
-    service_ids = ma.fields.List(Id(), required=True,
-                                 validate=ma.validate.Length(min=1, max=50))
-    uses = ma.fields.Integer(required=True, strict=True,
-                             validate=ma.validate.Range(min=1, max=1000))
-    price = MinorUnits(required=True)
-    validity_days = ma.fields.Integer(load_default=365, strict=True,
-                                      validate=ma.validate.Range(min=1, max=3650))
+@blp.patch("/tiers/<id:tier_id>")
+@blp.arguments(TierPatch(partial=True))
+@blp.response(200, TierOut)
+@audited
+def update_tier(data: dict[str, Any], tier_id: int) -> Any:
+    """Change a tier (owners and brand admins); a threshold already used is 409."""
+    _brand_admin(_l("Only brand admins set member tiers."))
+    return tiers.update_tier(tier_id, data)
+
+
+@blp.delete("/tiers/<id:tier_id>")
+@blp.response(204)
+@audited
+def delete_tier(tier_id: int) -> None:
+    """Delete a tier (owners and brand admins): only a threshold, nothing was sold."""
+    _brand_admin(_l("Only brand admins set member tiers."))
+    tiers.delete_tier(tier_id)
+
+
+class PunchProductIn(punch.ProductSchema):
+    """The rules the set-up page uses too (``punch.ProductSchema``)."""
+
+
+class PunchProductPatch(punch.ProductSchema):
+    """Any of the fields (loaded partial); the others stay."""
+
+    active = ma.fields.Boolean(metadata={"description": "false retires the product"})
 
 
 class PunchProductOut(PunchProductIn):
     id = ma.fields.Integer()
+    active = ma.fields.Boolean(metadata={"description": "false: retired, not sold"})
 
 
 class PunchSaleIn(ma.Schema):
@@ -208,10 +266,11 @@ class PunchSaleIn(ma.Schema):
 
 
 @blp.get("/punch-products")
+@blp.arguments(ListQuery, location="query")
 @blp.response(200, PunchProductOut(many=True))
-def punch_products() -> list[Any]:
+def punch_products(args: dict[str, Any]) -> list[Any]:
     """Punch cards on sale."""
-    return list(db.session.scalars(select(PunchProduct).where(PunchProduct.active.is_(True))))
+    return punch.products(include_retired=_with_retired(args))
 
 
 @blp.post("/punch-products")
@@ -221,10 +280,25 @@ def punch_products() -> list[Any]:
 def add_punch_product(data: dict[str, Any]) -> Any:
     """A punch card product: N visits of these services within the validity (owners and
     brand admins)."""
-    if not policy.is_brand_admin(require_user()):
-        raise Forbidden(_l("Only brand admins sell new plans."))
-    return punch.add_product(data["name"], data["service_ids"], data["uses"],
-                             data["price"], data["validity_days"])
+    _brand_admin(_l("Only brand admins sell new plans."))
+    return punch.create_product(data)
+
+
+@blp.patch("/punch-products/<id:product_id>")
+@blp.arguments(PunchProductPatch(partial=True))
+@blp.response(200, PunchProductOut)
+@audited
+def update_punch_product(data: dict[str, Any], product_id: int) -> Any:
+    """Change a punch card product, or retire it (``active: false``; cards sold keep
+    working) and sell it again (owners and brand admins)."""
+    _brand_admin(_l("Only brand admins change plans."))
+    punch.find_product(product_id)
+    active = data.pop("active", None)
+    product = punch.update_product(product_id, data) if data else punch.find_product(
+        product_id)
+    if active is not None:
+        product = punch.set_product_active(product_id, active)
+    return product
 
 
 @blp.post("/punch-cards")

@@ -13,12 +13,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import marshmallow as ma
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
+from core import validation as v
 from core.db import utcnow, write_transaction
-from core.errors import NotFound
+from core.errors import NotFound, ValidationFailed
 from core.extensions import db
 from core.finance import ledger
 from core.models import Booking, Service, Store
@@ -154,3 +156,79 @@ def _covering_card(customer: Any, service_id: int | None) -> PunchCard | None:
         if service_id in (product.service_ids or []):
             return card
     return None
+
+
+# --- set-up of punch card products (back-office pages and the API share these) ----------
+
+class ProductSchema(ma.Schema):
+    """A punch card product's fields; the API's ``PunchProductIn`` and the set-up page
+    load with it."""
+
+    name = ma.fields.String(required=True, validate=[
+        v.not_blank, ma.validate.Length(min=1, max=120)])
+    service_ids = ma.fields.List(
+        ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=2**31 - 1)),
+        required=True, validate=ma.validate.Length(
+            min=1, max=50, error=str(_l("Choose at least one service."))))
+    uses = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(
+        min=1, max=1000, error=str(_l("Between 1 and 1000 visits."))))
+    price = v.MinorUnits(required=True)
+    validity_days = ma.fields.Integer(load_default=365, strict=True, validate=ma.validate.Range(
+        min=1, max=3650, error=str(_l("Between 1 and 3650 days."))))
+
+
+def products(include_retired: bool = False) -> list[PunchProduct]:
+    """Products on sale (and retired ones when asked), on-sale first."""
+    query = select(PunchProduct).order_by(PunchProduct.active.desc(), PunchProduct.price,
+                                          PunchProduct.id)
+    if not include_retired:
+        query = query.where(PunchProduct.active.is_(True))
+    return list(db.session.scalars(query))
+
+
+def find_product(product_id: int) -> PunchProduct:
+    """A product on sale or retired (set-up edits both)."""
+    product = db.session.get(PunchProduct, product_id)
+    if product is None:
+        raise NotFound(_l("No such punch card."))
+    return product
+
+
+def _known_services(service_ids: list[int]) -> list[int]:
+    known = set(db.session.scalars(select(Service.id).where(Service.id.in_(service_ids))))
+    if known != set(service_ids):
+        raise ValidationFailed(_l("The input is not valid."), field_errors={
+            "service_ids": [gettext("Unknown service.")]})
+    return sorted(known)
+
+
+def create_product(data: dict[str, Any]) -> PunchProduct:
+    """A new product from unvalidated input (page form or API body)."""
+    values = v.load(ProductSchema(), data)
+    ids = _known_services(values["service_ids"])
+    return add_product(values["name"].strip(), ids, values["uses"], values["price"],
+                       values["validity_days"])
+
+
+def update_product(product_id: int, data: dict[str, Any]) -> PunchProduct:
+    """Change a product. Cards already sold keep their uses, price and expiry (copied
+    onto the card when sold); a visit is covered by the product's services now."""
+    values = v.load(ProductSchema(), {k: x for k, x in data.items() if x is not None},
+                    partial=True)
+    if not values:
+        raise ValidationFailed(_l("Nothing to change: give at least one new value."))
+    with write_transaction():
+        product = find_product(product_id)
+        if "service_ids" in values:
+            values["service_ids"] = _known_services(values["service_ids"])
+        for key, value in values.items():
+            setattr(product, key, value.strip() if key == "name" else value)
+    return product
+
+
+def set_product_active(product_id: int, active: bool) -> PunchProduct:
+    """Retire a product (no longer sold; cards sold keep working) or sell it again."""
+    with write_transaction():
+        product = find_product(product_id)
+        product.active = bool(active)
+    return product

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from core import validation as v
 from core.db import write_transaction
-from core.errors import NotFound, RuleViolation
+from core.errors import NotFound, RuleViolation, ValidationFailed
 from core.extensions import db
 from core.finance import ledger
 from core.models import (
@@ -203,3 +205,91 @@ class WalletTender:
                 share = abs(value) * back_p // paid_p
                 legs.append((code, -share if value > 0 else share))
         return legs
+
+
+# --- set-up of top-up plans (back-office pages and the API share these) -----------------
+
+class PlanSchema(ma.Schema):
+    """A top-up plan's fields; the API's ``PlanIn`` and the set-up page load with it.
+    ``pay_amount`` is at least one minor unit: the table refuses a free plan."""
+
+    name = ma.fields.String(required=True, validate=[
+        v.not_blank, ma.validate.Length(min=1, max=120)])
+    pay_amount = v.MinorUnits(required=True, validate=ma.validate.Range(
+        min=1, error=str(_l("Must be more than zero."))))
+    bonus_amount = v.MinorUnits(load_default=0)
+
+
+def plans(include_retired: bool = False) -> list[TopUpPlan]:
+    """Plans by price; retired ones only when asked (the set-up page shows them)."""
+    query = select(TopUpPlan).order_by(TopUpPlan.active.desc(), TopUpPlan.pay_amount,
+                                       TopUpPlan.id)
+    if not include_retired:
+        query = query.where(TopUpPlan.active.is_(True))
+    return list(db.session.scalars(query))
+
+
+def find_plan(plan_id: int) -> TopUpPlan:
+    """A plan on sale or retired (set-up edits both; selling needs :func:`get_plan`)."""
+    plan = db.session.get(TopUpPlan, plan_id)
+    if plan is None:
+        raise NotFound(_l("No such top-up plan."))
+    return plan
+
+
+def create_plan(data: dict[str, Any]) -> TopUpPlan:
+    """A new plan from unvalidated input (page form or API body)."""
+    values = v.load(PlanSchema(), data)
+    return add_plan(values["name"].strip(), values["pay_amount"], values["bonus_amount"])
+
+
+def update_plan(plan_id: int, data: dict[str, Any]) -> TopUpPlan:
+    """Change a plan's name or amounts. Cards already topped up keep what they got: the
+    ledger holds their balances, not the plan."""
+    values = v.load(PlanSchema(), {k: x for k, x in data.items() if x is not None},
+                    partial=True)
+    if not values:
+        raise ValidationFailed(_l("Nothing to change: give at least one new value."))
+    with write_transaction():
+        plan = find_plan(plan_id)
+        for key, value in values.items():
+            setattr(plan, key, value.strip() if key == "name" else value)
+    return plan
+
+
+def set_plan_active(plan_id: int, active: bool) -> TopUpPlan:
+    """Retire a plan (no longer sold) or put it back on sale; never deleted, since
+    top-ups point at it."""
+    with write_transaction():
+        plan = find_plan(plan_id)
+        plan.active = bool(active)
+    return plan
+
+
+STORE_LEGS = (":cash", ":revenue", ":due_from", ":deferred", ":promotion")
+
+
+def statement_stores(rows: list[dict[str, Any]]) -> list[int | None]:
+    """The store of each :func:`statement` row (where the money moved: its cash or
+    revenue account), so the desk can show it and the date in that store's zone."""
+    refs = {r["reference"] for r in rows if r.get("reference")}
+    if not refs:
+        return [None] * len(rows)
+    found: dict[tuple[Any, ...], int] = {}
+    ranks: dict[tuple[Any, ...], int] = {}
+    for kind, ref, at, code in db.session.execute(
+            select(LedgerTransaction.kind, LedgerTransaction.reference,
+                   LedgerTransaction.created_at, LedgerAccount.code)
+            .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+            .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+            .where(LedgerTransaction.reference.in_(sorted(refs)),
+                   LedgerAccount.code.like("store:%"))):
+        parts = code.split(":")
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        suffix = f":{parts[2]}"
+        rank = STORE_LEGS.index(suffix) if suffix in STORE_LEGS else len(STORE_LEGS)
+        key = (kind, ref, at)
+        if key not in ranks or rank < ranks[key]:
+            ranks[key], found[key] = rank, int(parts[1])
+    return [found.get((r["kind"], r.get("reference"), r["at"])) for r in rows]

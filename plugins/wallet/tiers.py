@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
+from core import validation as v
 from core.db import write_transaction
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.extensions import db
 from core.models import Order
 
@@ -46,3 +51,77 @@ def adjustments(quote: Any) -> list[dict[str, Any]]:
              "label": gettext("%(tier)s member discount %(percent)d%%", tier=tier.name,
                               percent=tier.discount_percent),
              "amount": -(quote.subtotal * tier.discount_percent // 100)}]
+
+
+# --- set-up of tiers (back-office pages and the API share these) ------------------------
+
+class TierSchema(ma.Schema):
+    """A tier's fields; the API's ``TierIn`` and the set-up page load with it."""
+
+    name = ma.fields.String(required=True, validate=[
+        v.not_blank, ma.validate.Length(min=1, max=60)])
+    min_spend = v.MinorUnits(required=True, metadata={"description": "spend that reaches it"})
+    discount_percent = ma.fields.Integer(required=True, strict=True, validate=v.percent())
+
+
+def all_tiers() -> list[Tier]:
+    """Tiers, lowest threshold first."""
+    return list(db.session.scalars(select(Tier).order_by(Tier.min_spend)))
+
+
+def find_tier(tier_id: int) -> Tier:
+    tier = db.session.get(Tier, tier_id)
+    if tier is None:
+        raise NotFound(_l("No such member tier."))
+    return tier
+
+
+def _threshold_free(session: Any, min_spend: int, exclude_id: int | None = None) -> None:
+    query = select(Tier.id).where(Tier.min_spend == min_spend)
+    if exclude_id is not None:
+        query = query.where(Tier.id != exclude_id)
+    if session.scalars(query).first() is not None:
+        raise Conflict(_l("A tier already starts at this spend."), field_errors={
+            "min_spend": [gettext("A tier already starts at this spend.")]})
+
+
+def create_tier(data: dict[str, Any]) -> Tier:
+    """A new tier from unvalidated input; a threshold already used is a conflict on
+    ``min_spend`` (also when two admins add the same one at once: the unique index)."""
+    values = v.load(TierSchema(), data)
+    try:
+        with write_transaction() as session:
+            _threshold_free(session, values["min_spend"])
+            tier = Tier(name=values["name"].strip(), min_spend=values["min_spend"],
+                        discount_percent=values["discount_percent"])
+            session.add(tier)
+    except IntegrityError:
+        _threshold_free(db.session, values["min_spend"])
+        raise
+    return tier
+
+
+def update_tier(tier_id: int, data: dict[str, Any]) -> Tier:
+    """Change a tier; customers move between tiers by the new thresholds at once (a tier
+    is computed from spend, never stored on the customer)."""
+    values = v.load(TierSchema(), {k: x for k, x in data.items() if x is not None},
+                    partial=True)
+    if not values:
+        raise ValidationFailed(_l("Nothing to change: give at least one new value."))
+    try:
+        with write_transaction() as session:
+            tier = find_tier(tier_id)
+            if "min_spend" in values:
+                _threshold_free(session, values["min_spend"], exclude_id=tier.id)
+            for key, value in values.items():
+                setattr(tier, key, value.strip() if key == "name" else value)
+    except IntegrityError:
+        _threshold_free(db.session, values["min_spend"], exclude_id=tier_id)
+        raise
+    return tier
+
+
+def delete_tier(tier_id: int) -> None:
+    """Delete a tier: it is only a threshold, nothing was sold under it."""
+    with write_transaction() as session:
+        session.delete(find_tier(tier_id))

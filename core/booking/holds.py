@@ -17,9 +17,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import update
 
 from .. import jobs, webhooks
 from ..audit import current_actor
+from ..db import utcnow
 from ..extensions import db
 from ..models import Booking, BookingStatusChange, Order, Store
 
@@ -49,11 +51,16 @@ def on_payment(order: Order) -> Booking | None:
     store = session.get(Store, booking.store_id)
     assert store is not None
     target = "pending" if store.acceptance_required else "confirmed"
-    booking.history.append(BookingStatusChange(
-        from_status=HOLD_STATUS, to_status=target, actor_user_id=current_actor()[0],
-        reason="deposit paid"))
-    booking.status = target
+    moved = session.execute(update(Booking).where(
+        Booking.id == booking.id, Booking.status == HOLD_STATUS
+    ).values(status=target, updated_at=utcnow())).rowcount
+    if not moved:  # two payments raced: the other one released it
+        return None
+    session.add(BookingStatusChange(
+        booking_id=booking.id, from_status=HOLD_STATUS, to_status=target,
+        actor_user_id=current_actor()[0], reason="deposit paid"))
     session.flush()
+    session.expire(booking, ["status", "updated_at", "history"])
     webhooks.record_booking("booking.deposit_paid", booking)
     if target == "pending":
         jobs.enqueue("core.booking.service:acceptance_timeout", booking.id,

@@ -10,6 +10,7 @@ form (:mod:`core.web.once`) makes a double click pay once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, url_for
@@ -21,6 +22,7 @@ from ...auth import policy
 from ...errors import FulianError, ValidationFailed
 from ...extensions import db
 from ...finance import orders
+from ...models import Booking, User
 from .. import once
 from ..context import money
 from ..forms import Form
@@ -34,11 +36,39 @@ from .setup_common import parse_money
 SCOPE = "web:desk-money"
 
 
-def _token(form: Form) -> str:
+def _positive_amount(form: Form, name: str) -> int:
+    amount = parse_money(form.get(name), name)
+    if not amount:
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={name: [_l("Give a positive amount.")]})
+    return amount
+
+
+def _money_form(user: User, booking: Booking, action: str,
+                effect: Callable[[Form, Callable[[Any], None]], tuple[int, str]]) -> Any:
+    """Run one money form: its one-time token, the effect (which validates and calls the
+    service with ``remember`` as its ``before_commit``), the page again with the errors
+    (422) or back to the booking with a message."""
+    form = Form.submitted()
     token = form.get("once")
     if not once.valid(token):
         abort(400)
-    return token
+    back = url_for("admin.booking_detail", booking_id=booking.id)
+    if once.done(SCOPE, token):
+        return redirect(back)
+    try:
+        amount, currency = effect(form, lambda _done: once.remember(SCOPE, token, back))
+    except IntegrityError:  # the same form, sent twice at once: the other one did it
+        db.session.rollback()
+        return redirect(back)
+    except FulianError as exc:
+        db.session.rollback()
+        form.fail(exc)
+        return _detail(booking_or_404(user, booking.id), form, action, 422)
+    done = _("Paid %(amount)s.", amount=money(amount, currency)) if action == "pay" \
+        else _("Refunded %(amount)s.", amount=money(amount, currency))
+    flash(done, "success")
+    return redirect(back)
 
 
 @bp.post("/bookings/<id:booking_id>/pay")
@@ -47,33 +77,18 @@ def booking_pay(booking_id: int) -> Any:
     """Take a payment for the booking (its order is made from a fresh quote if needed)."""
     user = current()
     booking = booking_or_404(user, booking_id)
-    form = Form.submitted()
-    token = _token(form)
-    back = url_for("admin.booking_detail", booking_id=booking_id)
-    if once.done(SCOPE, token):
-        return redirect(back)
-    try:
-        amount = parse_money(form.get("amount"), "amount")
-        if not amount:
-            raise ValidationFailed(_l("The input is not valid."),
-                                   field_errors={"amount": [_l("Give a positive amount.")]})
+
+    def effect(form: Form, remember: Callable[[Any], None]) -> tuple[int, str]:
+        amount = _positive_amount(form, "amount")
         order = orders.order_for_booking(booking, user.id)
-        methods = {m["code"]: m for m in desk_methods(order)}
-        method = methods.get(form.get("method"))
+        method = {m["code"]: m for m in desk_methods(order)}.get(form.get("method"))
         if method is None:
             raise ValidationFailed(_l("The input is not valid."), field_errors={
                 "method": [_l("Choose how the customer pays.")]})
-        orders.pay(order.id, method["code"], amount, user_id=user.id,
-                   before_commit=lambda _p: once.remember(SCOPE, token, back))
-    except IntegrityError:
-        db.session.rollback()
-        return redirect(back)
-    except FulianError as exc:
-        db.session.rollback()
-        form.fail(exc)
-        return _detail(booking_or_404(user, booking_id), form, "pay", 422)
-    flash(_("Paid %(amount)s.", amount=money(amount, order.currency)), "success")
-    return redirect(back)
+        orders.pay(order.id, method["code"], amount, user_id=user.id, before_commit=remember)
+        return amount, order.currency
+
+    return _money_form(user, booking, "pay", effect)
 
 
 @bp.post("/bookings/<id:booking_id>/refund")
@@ -88,28 +103,14 @@ def booking_refund(booking_id: int) -> Any:
     order = orders.order_of(booking.id)
     if order is None:
         abort(404)
-    form = Form.submitted()
-    token = _token(form)
-    back = url_for("admin.booking_detail", booking_id=booking_id)
-    if once.done(SCOPE, token):
-        return redirect(back)
-    try:
-        amount = parse_money(form.get("refund_amount"), "refund_amount")
-        if not amount:
-            raise ValidationFailed(_l("The input is not valid."), field_errors={
-                "refund_amount": [_l("Give a positive amount.")]})
+
+    def effect(form: Form, remember: Callable[[Any], None]) -> tuple[int, str]:
+        amount = _positive_amount(form, "refund_amount")
         reason = form.get("refund_reason")
         if len(reason) > 200:
             raise ValidationFailed(_l("The input is not valid."), field_errors={
                 "refund_reason": [_l("At most %(n)d characters.", n=200)]})
-        orders.refund(order.id, amount, reason, user_id=user.id,
-                      before_commit=lambda _r: once.remember(SCOPE, token, back))
-    except IntegrityError:
-        db.session.rollback()
-        return redirect(back)
-    except FulianError as exc:
-        db.session.rollback()
-        form.fail(exc)
-        return _detail(booking_or_404(user, booking_id), form, "refund", 422)
-    flash(_("Refunded %(amount)s.", amount=money(amount, order.currency)), "success")
-    return redirect(back)
+        orders.refund(order.id, amount, reason, user_id=user.id, before_commit=remember)
+        return amount, order.currency
+
+    return _money_form(user, booking, "refund", effect)

@@ -371,6 +371,7 @@ def test_browser_sets_up_a_plan_and_looks_up_a_customer(page: Any, site: Site  #
     page.fill("#f-name", "充 2000 送 300")
     page.fill("#f-pay_amount", "2000")
     page.fill("#f-bonus_amount", "300")
+    assert "2,300.00" in page.inner_text(".wl-preview")  # what the customer gets, live
     shot(page, "wallet-plan-form")
     page.click(".su-form-card form button[type=submit]")
     page.wait_for_load_state()

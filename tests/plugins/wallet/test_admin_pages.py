@@ -361,6 +361,9 @@ def test_api_patch_and_delete(site: Site) -> None:
     assert _api(site, "DELETE", f"{base}/tiers/999999", "owner").status_code == 404
     assert _api(site, "DELETE", f"{base}/tiers/{one.json['id']}", "owner").status_code == 204
     assert [t["name"] for t in _api(site, "GET", f"{base}/tiers", "owner").json] == ["Gold+"]
+    paths = site.client().get("/api/v1/openapi.json").json["paths"]
+    assert {"patch", "delete"} <= set(paths["/api/v1/wallet/tiers/{tier_id}"])
+    assert "patch" in paths["/api/v1/wallet/plans/{plan_id}"]
 
 
 def test_browser_sets_up_a_plan_and_looks_up_a_customer(page: Any, site: Site  # noqa: F811

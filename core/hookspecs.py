@@ -149,13 +149,14 @@ def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]] |
 @hookspec
 def fulian_checkout_sections(order: Any, customer: Any, face: str
                              ) -> list[dict[str, Any]] | None:
-    """Return sections for the checkout page of an open order (before the tenders).
+    """Return sections for the checkout of a booking's order (before the tenders).
 
-    ``face`` is ``"customer"`` (the customer paying their booking online). Each section
-    is a dict with ``key``, ``title`` (translated), ``html`` (Markup; forms must carry
-    ``csrf_token()`` and post to the plugin's own routes, which return to ``next``) and
-    optional ``order``. Used for what changes the price at checkout, e.g. redeeming
-    points.
+    ``face`` is ``"customer"`` (the customer paying their booking online) or ``"admin"``
+    (the desk, on the booking's back-office page). Each section is a dict with ``key``,
+    ``title`` (translated), ``html`` (Markup; forms carry ``csrf_token()`` and post to
+    the plugin's own routes, which check the viewer's relation to the order and return
+    to the page they came from) and optional ``order``. Used for what changes the price
+    at checkout, e.g. redeeming points or not using a punch card.
     """
 
 

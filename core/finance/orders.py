@@ -182,13 +182,17 @@ def _refund_legs(order: Order, payment: Payment, amount: int) -> list[tuple[str,
 
 def add_adjustment(order_id: int, source: str, label: str, amount: int,
                    before_commit: Callable[[Order], None] | None = None) -> Order:
-    """Add a priced adjustment to an open order after it was quoted (e.g. a customer
-    redeeming points at checkout), recorded with its source like the pipeline's. The
-    total never drops below zero nor below what was already paid."""
+    """Add a priced adjustment to an order after it was quoted (e.g. a customer
+    redeeming points at checkout), recorded with its source like the pipeline's. A
+    discount needs an open order and never takes the total below zero nor below what was
+    already paid; a charge (a card visit paid instead) may open a settled order again."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
         raise ValidationFailed(_l("The input is not valid."),
                                field_errors={"amount": [_l("Give a positive amount.")]})
     with write_transaction() as session:
+        order = get_order(order_id)
+        if order.status == "paid" and amount > 0 and order.refunded == 0:
+            order.status = "open"
         order = _open_order(order_id)
         if order.total + amount < order.paid - order.refunded:
             raise RuleViolation(_l("That is more than the %(due)s still due.",

@@ -64,8 +64,7 @@ def fulian_booking_event(booking: Any, event: str) -> None:
 
 @hookimpl
 def fulian_checkout_sections(order: Any, customer: Any, face: str) -> list[dict[str, Any]]:
-    found = checkout.section(order) if face == "customer" else None
-    return [found] if found else []
+    return checkout.sections(order, face)
 
 
 @hookimpl

@@ -19,14 +19,15 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from core.auth import policy
-from core.errors import FulianError
+from core.errors import FulianError, ValidationFailed
 from core.extensions import db
 from core.finance import orders
 from core.models import Booking, BrandSettings, Order
 from core.web.context import money
-from core.web.session import customer_only, page_user
+from core.web.session import back_office, customer_only, page_user
 
-from . import points, service
+from . import pages, points, punch, service
+from .models import PunchCard, PunchProduct
 
 bp = Blueprint("wallet_customer", __name__, url_prefix="/me/wallet",
                template_folder="templates")
@@ -34,51 +35,112 @@ KINDS = {"top_up": _l("Top-up"), "payment": _l("Payment"), "refund": _l("Refund"
          "card_refund": _l("Card refund"), "reversal": _l("Correction")}
 
 
-def section(order: Order) -> dict[str, Any] | None:
-    """How many points the customer has, what they are worth here, and a form."""
+#: per face: the role the viewer must have on the order, and the routes of its forms
+FACES = {"customer": ("customer", "wallet_customer"), "admin": ("manager", "wallet_admin")}
+
+
+def _form(action: str, body: Markup, button: str) -> Markup:
+    return Markup(
+        '<form method="post" action="{action}" class="inline-form">'
+        '<input type="hidden" name="csrf_token" value="{csrf}">{body}'
+        '<button class="button button-outline" type="submit">{button}</button></form>'
+    ).format(action=action, csrf=generate_csrf(), body=body, button=button)
+
+
+def sections(order: Order, face: str) -> list[dict[str, Any]]:
+    """At checkout (the customer's, or the desk's on a booking's page): the punch-card
+    visit this booking uses, with a way to pay instead; the customer's points and a form
+    to use them on what is due."""
+    if face not in FACES or order.booking_id is None or order.status not in ("open", "paid"):
+        return []
+    routes = FACES[face][1]
+    found = []
+    use = punch.reserved_use(order.booking_id)
+    if use is not None and order.refunded == 0:
+        card = db.session.get(PunchCard, use.card_id)
+        product = db.session.get(PunchProduct, card.product_id)
+        text = Markup("<p>{}</p>").format(gettext(
+            "This visit uses %(card)s (%(left)d visits left after it).", card=product.name,
+            left=card.uses_left))
+        found.append({"key": "punch", "title": gettext("Punch card"), "order": 5,
+                      "html": text + _form(url_for(f"{routes}.release", order_id=order.id),
+                                           Markup(""), gettext("Pay for this visit instead"))})
     owned = points.balance(order.customer_id) if order.customer_id else 0
     value = points.point_value()
     usable = min(owned, orders.due(order) // value) if value else 0
-    if usable <= 0 or order.booking_id is None:
-        return None
-    html = Markup(
-        '<p>{have}</p><form method="post" action="{action}" class="inline-form">'
-        '<input type="hidden" name="csrf_token" value="{csrf}">'
-        '<label for="w-points">{label}</label>'
-        '<input id="w-points" name="points" type="number" inputmode="numeric" min="1" '
-        'max="{usable}" value="{usable}" required>'
-        '<button class="button button-outline" type="submit">{button}</button></form>'
-    ).format(have=gettext("You have %(points)d points, worth up to %(value)s on this "
-                          "booking.", points=owned,
-                          value=money(usable * value, order.currency)),
-             action=url_for("wallet_customer.redeem", order_id=order.id),
-             csrf=generate_csrf(), usable=usable, label=gettext("Points to use"),
-             button=gettext("Use points"))
-    return {"key": "points", "title": gettext("Points"), "html": html, "order": 10}
+    if usable > 0:
+        field = Markup(
+            '<label for="w-points">{label}</label><input id="w-points" name="points" '
+            'type="number" inputmode="numeric" min="1" max="{usable}" value="{usable}" '
+            'required>').format(label=gettext("Points to use"), usable=usable)
+        have = Markup("<p>{}</p>").format(gettext(
+            "%(points)d points, worth up to %(value)s on this booking.", points=owned,
+            value=money(usable * value, order.currency)))
+        found.append({"key": "points", "title": gettext("Points"), "order": 10,
+                      "html": have + _form(url_for(f"{routes}.redeem", order_id=order.id),
+                                           field, gettext("Use points"))})
+    return found
+
+
+def _act(order_id: int, face: str, effect: Any) -> Any:
+    """Run one checkout action on an order the viewer may act on (404 otherwise) and go
+    back to where it was offered, with the outcome as a message."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.booking_id is None or \
+            policy.order_relation(page_user(), order) != FACES[face][0]:
+        abort(404)
+    booking = db.session.get(Booking, order.booking_id)
+    back = url_for("customer.checkout", code=booking.code) if face == "customer" \
+        else url_for("admin.booking_detail", booking_id=booking.id)
+    try:
+        done = effect(order)
+    except FulianError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(back)
+    flash(done, "success")
+    return redirect(back)
+
+
+def _redeem(order: Order) -> str:
+    raw = request.form.get("points", "")
+    if not raw.isdigit() or not 0 < int(raw) <= 10_000_000:
+        raise ValidationFailed(_l("Give a whole number of points."))
+    points.redeem(order.id, int(raw))
+    return gettext("%(points)d points redeemed", points=int(raw))
+
+
+def _release(order: Order) -> str:
+    punch.opt_out(order.id)
+    return gettext("The visit stays on your punch card; this one is paid instead.")
 
 
 @bp.post("/orders/<int:order_id>/points")
 @customer_only
 def redeem(order_id: int) -> Any:
-    """Redeem points on the caller's own open order, then back to its checkout."""
-    order = db.session.get(Order, order_id)
-    if order is None or policy.order_relation(page_user(), order) != "customer" or \
-            order.booking_id is None:
-        abort(404)
-    booking = db.session.get(Booking, order.booking_id)
-    back = url_for("customer.checkout", code=booking.code)
-    raw = request.form.get("points", "")
-    if not raw.isdigit() or not 0 < int(raw) <= 10_000_000:
-        flash(gettext("Give a whole number of points."), "error")
-        return redirect(back)
-    try:
-        points.redeem(order.id, int(raw))
-    except FulianError as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
-        return redirect(back)
-    flash(gettext("%(points)d points redeemed", points=int(raw)), "success")
-    return redirect(back)
+    """The customer redeems points on their own order."""
+    return _act(order_id, "customer", _redeem)
+
+
+@bp.post("/orders/<int:order_id>/punch-release")
+@customer_only
+def release(order_id: int) -> Any:
+    """The customer pays for this visit instead of using a punch-card visit."""
+    return _act(order_id, "customer", _release)
+
+
+@pages.bp.post("/orders/<int:order_id>/points", endpoint="redeem")
+@back_office
+def desk_redeem(order_id: int) -> Any:
+    """The desk redeems the customer's points on a booking of its store."""
+    return _act(order_id, "admin", _redeem)
+
+
+@pages.bp.post("/orders/<int:order_id>/punch-release", endpoint="release")
+@back_office
+def desk_release(order_id: int) -> Any:
+    """The desk charges this visit instead of using the customer's punch card."""
+    return _act(order_id, "admin", _release)
 
 
 @bp.get("/statement")

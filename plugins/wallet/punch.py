@@ -20,10 +20,10 @@ from sqlalchemy import select, update
 
 from core import validation as v
 from core.db import utcnow, write_transaction
-from core.errors import NotFound, ValidationFailed
+from core.errors import NotFound, RuleViolation, ValidationFailed
 from core.extensions import db
-from core.finance import ledger
-from core.models import Booking, Service, Store
+from core.finance import ledger, orders
+from core.models import Booking, Order, Service, Store
 
 from .models import PunchCard, PunchProduct, PunchUse
 
@@ -97,13 +97,11 @@ def settle(booking: Booking, event: str) -> None:
                                                      PunchUse.status == "reserved")).first()
         if use is None:
             return
+        if event in RELEASE:
+            _release(use)
+            return
         card = session.get(PunchCard, use.card_id)
         use.updated_at = utcnow()
-        if event in RELEASE:
-            use.status = "released"
-            session.execute(update(PunchCard).where(PunchCard.id == card.id)
-                            .values(uses_left=PunchCard.uses_left + 1))
-            return
         use.status = "consumed"
         done = session.scalar(select(db.func.count()).select_from(PunchUse).where(
             PunchUse.card_id == card.id, PunchUse.status == "consumed")) or 0
@@ -118,6 +116,45 @@ def settle(booking: Booking, event: str) -> None:
                          (f"store:{card.store_id}:due_to", -value)]
             ledger.post("punch_use", legs, reference=f"punch-card:{card.id}",
                         idempotency_key=f"punch-use:{use.id}")
+
+
+def _release(use: PunchUse) -> bool:
+    """Give a reserved use back to its card (inside the caller's write transaction);
+    False when it was no longer reserved (released or consumed meanwhile)."""
+    session = db.session
+    taken = session.execute(update(PunchUse).where(
+        PunchUse.id == use.id, PunchUse.status == "reserved"
+    ).values(status="released", updated_at=utcnow())).rowcount
+    if taken:
+        session.execute(update(PunchCard).where(PunchCard.id == use.card_id)
+                        .values(uses_left=PunchCard.uses_left + 1))
+    session.expire(use)
+    return bool(taken)
+
+
+def reserved_use(booking_id: int | None) -> PunchUse | None:
+    if booking_id is None:
+        return None
+    return db.session.scalars(select(PunchUse).where(PunchUse.booking_id == booking_id,
+                                                     PunchUse.status == "reserved")).first()
+
+
+def opt_out(order_id: int) -> Order:
+    """Pay for this visit instead of using a punch-card visit: the reserved use goes back
+    to the card and the order is priced again (an adjustment with its source, so the
+    receipt says so), both in one transaction."""
+    order = orders.get_order(order_id)
+    use = reserved_use(order.booking_id)
+    if use is None:
+        raise RuleViolation(_l("This visit does not use a punch card."))
+    covered = sum(line.amount for line in order.lines if line.kind == "booking")
+
+    def give_back(_order: Order) -> None:
+        if not _release(use):
+            raise RuleViolation(_l("This visit does not use a punch card."))
+
+    return orders.add_adjustment(order_id, "wallet", gettext("Punch card not used"),
+                                 covered, before_commit=give_back)
 
 
 def on_booking_event(booking: Booking, event: str) -> None:

@@ -43,10 +43,8 @@ PEOPLE = {  # login -> password; roles and stores in _seed
 _TEMPLATE: dict[str, Path] = {}
 
 
-def _seed(folder: Path) -> Path:
-    app = create_app({"INSTANCE_PATH": str(folder / "instance"),
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'demo.db'}",
-                      "FULIAN_JOBS_THREAD": False})
+def _seed_demo(app: Any) -> None:
+    """The demo brand, its owner, a manager per store and a front desk."""
     with app.app_context(), acting_as(None, "test"):
         dbmigrate.upgrade()
         ensure_brand({"name": "Fulian", "default_locale": "zh_CN", "currency": "CNY",
@@ -61,6 +59,12 @@ def _seed(folder: Path) -> Path:
                         role=role, stores=stores)
         db.session.remove()
         db.engine.dispose()
+
+
+def _seed(folder: Path) -> Path:
+    _seed_demo(create_app({"INSTANCE_PATH": str(folder / "instance"),
+                           "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'demo.db'}",
+                           "FULIAN_JOBS_THREAD": False}))
     return folder / "demo.db"
 
 
@@ -122,6 +126,25 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     server.shutdown()
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_site(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator[Site]:
+    """The demo brand on a fresh PostgreSQL database, for test-client page checks (the
+    browser tests use SQLite; some SQL only PostgreSQL refuses)."""
+    from tests.conftest import new_pg_database
+
+    url, drop = new_pg_database(pg_admin_url)
+    folder = tmp_path_factory.mktemp("pg-site")
+    settings = {"INSTANCE_PATH": str(folder / "instance"), "SQLALCHEMY_DATABASE_URI": url,
+                "FULIAN_JOBS_THREAD": False, "RATELIMIT_ENABLED": False}
+    _seed_demo(create_app(settings))
+    app = create_app(settings)
+    yield Site(app, "", folder)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop()
 
 
 @pytest.fixture(scope="session")

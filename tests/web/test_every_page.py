@@ -51,3 +51,32 @@ def test_every_page_renders_in_both_themes_and_languages(site: Site, theme: str)
                 assert resp.status_code == 200, (theme, who, url, lang, resp.status_code)
                 assert marker in html, (url, lang)
                 assert ("jade.css" in html) == (theme == "jade"), (theme, url)
+
+
+def test_every_page_renders_on_postgresql(pg_site: Site) -> None:
+    """The same pages, plus one of each detail page, on PostgreSQL (SQL that SQLite lets
+    pass — e.g. DISTINCT over JSON columns — fails only there)."""
+    from sqlalchemy import select
+
+    from core.extensions import db
+    from core.models import Booking, Customer, StaffProfile, User
+
+    with pg_site.app.app_context():
+        booking = db.session.scalars(select(Booking).join(
+            Customer, Customer.id == Booking.customer_id).where(
+            Customer.phone == "13800138001").order_by(Booking.id)).first()
+        wanglei = db.session.scalars(select(Booking.id).join(
+            StaffProfile, StaffProfile.id == Booking.staff_id).join(
+            User, User.id == StaffProfile.user_id).where(
+            User.email == "wanglei@demo.fulian.local").order_by(Booking.id)).first()
+    extra = {"customer": [f"/me/bookings/{booking.code}", f"/me/bookings/{booking.code}/pay",
+                          f"/me/bookings/{booking.code}/reschedule"],
+             "staff_wanglei": [f"/staff/bookings/{wanglei}"] if wanglei else [],
+             "owner": [f"/admin/bookings/{booking.id}", "/admin/services/1",
+                       "/admin/services/new", "/admin/stores/new", "/admin/staff/new",
+                       "/admin/customers/new"]}
+    for who, urls in PAGES.items():
+        client = _client(pg_site, who)
+        for url in urls + extra.get(who or "", []):
+            resp = client.get(url)
+            assert resp.status_code == 200, (who, url, resp.status_code)

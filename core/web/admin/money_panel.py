@@ -8,8 +8,9 @@ from typing import Any
 
 from ...auth import policy
 from ...finance import orders
-from ...models import Booking, Order, User
+from ...models import ACTIVE_STATUSES, Booking, Order, User
 from .. import once
+from ..checkout import checkout_sections
 from .setup_common import format_major
 
 
@@ -32,6 +33,8 @@ def context(booking: Booking, user: User) -> dict[str, Any]:
         return {"order": None, "once": once.new_token()}
     due = orders.due(order)
     return {"order": order, "due": due, "once": once.new_token(),
+            "sections": checkout_sections(order, "admin")
+            if booking.status in ACTIVE_STATUSES else [],
             "pay_methods": desk_methods(order) if due else [],
             "due_text": format_major(due),
             "can_refund": policy.administers(user, booking.store_id)

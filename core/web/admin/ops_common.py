@@ -226,12 +226,13 @@ def rows_for(bookings: list[Booking]) -> list[Row]:
 
 
 def staff_of_stores(store_ids: list[int], active_only: bool = True) -> list[StaffProfile]:
-    """Staff members who work at any of these stores."""
+    """Staff members who work at any of these stores (a subquery, not DISTINCT: the
+    profile has JSON columns, which PostgreSQL cannot compare)."""
     if not store_ids:
         return []
-    query = (select(StaffProfile).join(staff_stores, staff_stores.c.staff_id == StaffProfile.id)
-             .where(staff_stores.c.store_id.in_(store_ids)).order_by(StaffProfile.id)
-             .distinct())
+    query = (select(StaffProfile).where(StaffProfile.id.in_(
+        select(staff_stores.c.staff_id).where(staff_stores.c.store_id.in_(store_ids))))
+        .order_by(StaffProfile.id))
     if active_only:
         query = query.where(StaffProfile.active.is_(True))
     return list(db.session.scalars(query))

@@ -21,9 +21,9 @@ from ...booking import holds
 from ...errors import FulianError
 from ...extensions import db
 from ...finance import callbacks, orders
-from ...models import ACTIVE_STATUSES, Booking, Customer, Order
-from ...plugins import plugins
+from ...models import ACTIVE_STATUSES, Booking, Order
 from .. import once
+from ..checkout import checkout_sections
 from ..context import money
 from ..session import customer_only, page_user
 from . import bp
@@ -60,10 +60,8 @@ def _amounts(order: Order, booking: Booking) -> list[dict[str, Any]]:
 
 def _page(booking: Booking, order: Order, message: str | None = None,
           status: int = 200) -> Any:
-    sections = plugins().call_flat("fulian_checkout_sections", order=order,
-                                   customer=db.session.get(Customer, order.customer_id),
-                                   face="customer") if orders.due(order) else []
-    sections = sorted((s for s in sections if s), key=lambda s: s.get("order", 100))
+    sections = checkout_sections(order, "customer") \
+        if booking.status in ACTIVE_STATUSES else []
     return render_template(
         "customer/checkout.html", v=_views([booking])[0], order=order,
         due=orders.due(order), methods=_methods(order), amounts=_amounts(order, booking),

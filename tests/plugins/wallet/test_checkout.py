@@ -17,8 +17,8 @@ from core.booking.service import create_booking
 from core.db import utcnow, write_transaction
 from core.extensions import db
 from core.finance import orders
-from core.models import Customer, Payment, SmsMessage
-from plugins.wallet import points
+from core.models import Booking, Customer, Payment, SmsMessage
+from plugins.wallet import points, punch
 from plugins.wallet import service as wallet
 from plugins.wallet.models import PointsLot
 from tests.plugins.wallet.test_wallet import _shop, env  # noqa: F401 - the fixture
@@ -123,3 +123,70 @@ def test_bad_choices_and_other_customers(env: dict) -> None:  # noqa: F811
     assert stranger.get(url).status_code == 404
     assert stranger.post(url, data={**_form(client, url), "method": "sandbox",
                                     "amount": "due"}).status_code in (400, 404)
+
+
+def test_paying_instead_of_using_a_punch_card_visit(env: dict) -> None:  # noqa: F811
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        product = punch.add_product("3 cuts", [shop.service.id], 3, 30000, 90)
+        punch.sell(shop.customer.id, shop.store.id, product.id)
+        booking = create_booking(store=shop.store, service=shop.service,
+                                 customer=shop.customer, start_at=shop.start,
+                                 staff=shop.staff, source="online")
+        order = orders.order_for_booking(booking)
+        assert (order.total, order.status) == (0, "paid")  # the card covers it
+        assert [c.uses_left for c in punch.cards_of(shop.customer.id)] == [2]
+        code, phone, order_id = booking.code, shop.customer.phone, order.id
+        customer_id = shop.customer.id
+    client = _login(app, phone)
+    url = f"/me/bookings/{code}/pay"
+    html = unescape(client.get(url).get_data(as_text=True))
+    assert "3 cuts" in html and "Pay for this visit instead" in html
+    action = re.search(r'action="(/me/wallet/orders/\d+/punch-release)"', html).group(1)
+    assert client.post(action, data={"csrf_token": csrf_token(client, url)}
+                       ).status_code == 302
+    again = client.post(action, data={"csrf_token": csrf_token(client, url)})
+    assert again.status_code == 302  # refused kindly: nothing left to give back
+    with app.app_context():
+        order = orders.get_order(order_id)
+        assert (order.total, order.status, orders.due(order)) == (12800, "open", 12800)
+        assert order.adjustments[-1].source == "wallet" and order.adjustments[-1].amount == 12800
+        assert [c.uses_left for c in punch.cards_of(customer_id)] == [3]
+    page = unescape(client.get(url).get_data(as_text=True))
+    assert "Pay for this visit instead" not in page and "Pay now" in page
+
+
+def test_the_desk_redeems_points_on_a_booking(env: dict) -> None:  # noqa: F811
+    from core.org.users import create_user
+
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        create_user({"name": "Desk", "email": "desk2@example.com", "password": "pw-2026-desk"},
+                    role="front_desk", stores=["main"])
+        booking = create_booking(store=shop.store, service=shop.service,
+                                 customer=shop.customer, start_at=shop.start,
+                                 staff=shop.staff, source="phone")
+        with write_transaction() as session:
+            session.add(PointsLot(customer_id=shop.customer.id, earned=800, remaining=800,
+                                  expires_at=utcnow() + timedelta(days=30)))
+        booking_id, customer_id = booking.id, shop.customer.id
+    desk = app.test_client()
+    assert post_form(desk, "/login", {"login": "desk2@example.com",
+                                      "password": "pw-2026-desk"}).status_code == 302
+    url = f"/admin/bookings/{booking_id}"
+    assert "Use points" not in desk.get(url).get_data(as_text=True)  # no order yet
+    with app.app_context():
+        orders.order_for_booking(db.session.get(Booking, booking_id))
+    html = unescape(desk.get(url).get_data(as_text=True))
+    action = re.search(r'action="(/admin/wallet/orders/\d+/points)"', html).group(1)
+    resp = desk.post(action, data={"points": "500", "csrf_token": csrf_token(desk, url)})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(url)
+    with app.app_context():
+        order = orders.order_of(booking_id)
+        assert order.total == 12800 - 500 and points.balance(customer_id) == 300
+    bad = desk.post(action, data={"points": "-3", "csrf_token": csrf_token(desk, url)})
+    assert bad.status_code == 302  # refused with a message, nothing redeemed
+    with app.app_context():
+        assert points.balance(customer_id) == 300

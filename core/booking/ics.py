@@ -14,7 +14,7 @@ from ..db import utcnow
 from ..extensions import db
 from ..models import Booking, BrandSettings, Customer, Service, StaffProfile, Store
 
-STATUS = {"pending": "TENTATIVE", "confirmed": "CONFIRMED", "completed": "CONFIRMED",
+STATUS = {"awaiting_deposit": "TENTATIVE", "pending": "TENTATIVE", "confirmed": "CONFIRMED", "completed": "CONFIRMED",
           "no_show": "CONFIRMED", "cancelled": "CANCELLED", "declined": "CANCELLED"}
 
 

@@ -30,10 +30,14 @@ class TopUpPlan(db.Model):
 
 
 class TopUp(db.Model):
-    """One sale of stored value at a store (the store that holds the money)."""
+    """One sale of stored value at a store, which holds the money: ``principal_left`` is
+    what of it the customer has not spent yet (spending takes the oldest first), so a
+    card used or refunded at another store settles with the stores that hold it."""
 
     __tablename__ = "wallet_top_ups"
     __audited__ = True
+    __table_args__ = (CheckConstraint("principal_left >= 0 AND principal_left <= paid",
+                                      name="principal_left"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -41,6 +45,7 @@ class TopUp(db.Model):
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("wallet_plans.id"))
     paid: Mapped[int] = mapped_column(BigInteger)
     bonus: Mapped[int] = mapped_column(BigInteger, default=0)
+    principal_left: Mapped[int] = mapped_column(BigInteger, default=0)
     provider: Mapped[str] = mapped_column(String(40))
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     ledger_txn_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))

@@ -8,10 +8,13 @@ desks charge the same card at once.
 * Top-up of P with bonus B at store A: cash in A's drawer, P owed to the customer; B is
   A's promotion expense, owed as bonus.
 * Spending at store S takes principal and bonus in proportion to the balances; S earns
-  the revenue. When S is not the store that sold the value (the last top-up's store),
-  a settlement pair records that S is owed the principal part by that store.
-* Refunding a payment puts the same shares back. Refunding the card pays the principal
-  back and voids the remaining bonus (reversing the promotion expense).
+  the revenue. The principal comes out of the customer's top-ups oldest first (each
+  top-up remembers what is left of it); for the part sold by another store, a
+  settlement pair records that S is owed it by that store (``due_from``/``due_to``).
+* Refunding a payment puts the same shares back, to the same stores' top-ups, and undoes
+  the settlement. Refunding the card pays the principal back at one store, which is
+  owed the parts other stores hold, and voids the remaining bonus (reversing the
+  promotion expense of the store that sold the last top-up).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core import validation as v
 from core.db import write_transaction
@@ -93,8 +96,8 @@ def top_up(customer_id: int, store_id: int, paid: int, bonus_amount: int = 0, *,
         if session.get(Store, store_id) is None:
             raise NotFound(_l("Store not found."))
         row = TopUp(customer_id=customer_id, store_id=store_id, plan_id=plan_id, paid=paid,
-                    bonus=bonus_amount, provider=provider, idempotency_key=key,
-                    created_by=user_id)
+                    bonus=bonus_amount, principal_left=paid, provider=provider,
+                    idempotency_key=key, created_by=user_id)
         session.add(row)
         session.flush()
         legs = [(f"store:{store_id}:cash", paid), (principal(customer_id), -paid)]
@@ -108,13 +111,63 @@ def top_up(customer_id: int, store_id: int, paid: int, bonus_amount: int = 0, *,
 
 
 def home_store(customer_id: int) -> int | None:
-    """The store holding the customer's stored-value money: where they last topped up."""
+    """The store that sold the customer's last top-up (it bears the bonus)."""
     return db.session.scalars(select(TopUp.store_id).where(
         TopUp.customer_id == customer_id).order_by(TopUp.id.desc())).first()
 
 
+def take_principal(customer_id: int, amount: int, fallback_store: int) -> dict[int, int]:
+    """Take ``amount`` of principal out of the customer's top-ups, oldest first (inside
+    the caller's write transaction); returns how much each store held. Each take is a
+    conditional update, so two spends racing never take the same money twice; what no
+    top-up covers (cards older than this bookkeeping) counts as ``fallback_store``'s."""
+    by_store: dict[int, int] = {}
+    left = amount
+    for lot in db.session.scalars(select(TopUp).where(
+            TopUp.customer_id == customer_id, TopUp.principal_left > 0).order_by(TopUp.id)):
+        if left == 0:
+            break
+        share = min(left, lot.principal_left)
+        taken = db.session.execute(update(TopUp).where(
+            TopUp.id == lot.id, TopUp.principal_left >= share
+        ).values(principal_left=TopUp.principal_left - share)).rowcount
+        if taken:
+            by_store[lot.store_id] = by_store.get(lot.store_id, 0) + share
+            left -= share
+    if left:
+        by_store[fallback_store] = by_store.get(fallback_store, 0) + left
+    return by_store
+
+
+def return_principal(customer_id: int, by_store: dict[int, int]) -> None:
+    """Put principal back into each store's top-ups, newest first (a refunded payment)."""
+    for store_id, amount in by_store.items():
+        left = amount
+        for lot in db.session.scalars(select(TopUp).where(
+                TopUp.customer_id == customer_id, TopUp.store_id == store_id,
+                TopUp.principal_left < TopUp.paid).order_by(TopUp.id.desc())):
+            if left == 0:
+                break
+            share = min(left, lot.paid - lot.principal_left)
+            db.session.execute(update(TopUp).where(TopUp.id == lot.id).values(
+                principal_left=TopUp.principal_left + share))
+            left -= share
+
+
+def _settle_between(store_id: int, by_store: dict[int, int], sign: int = 1
+                    ) -> list[tuple[str, int]]:
+    """``store_id`` is owed (sign 1) what other stores hold of the money it handled."""
+    legs: list[tuple[str, int]] = []
+    for holder, amount in sorted(by_store.items()):
+        if holder != store_id and amount:
+            legs += [(f"store:{store_id}:due_from", sign * amount),
+                     (f"store:{holder}:due_to", -sign * amount)]
+    return legs
+
+
 def refund_card(customer_id: int, store_id: int, *, reason: str = "") -> dict[str, int]:
-    """Pay the principal back in cash at ``store_id`` and void the remaining bonus."""
+    """Pay the principal back in cash at ``store_id`` (owed by the stores that sold it)
+    and void the remaining bonus."""
     with write_transaction():
         get_customer(customer_id)
         now = balances(customer_id)
@@ -122,8 +175,10 @@ def refund_card(customer_id: int, store_id: int, *, reason: str = "") -> dict[st
             raise RuleViolation(_l("There is nothing on this card to refund."))
         legs: list[tuple[str, int]] = []
         if now["principal"]:
+            held = take_principal(customer_id, now["principal"], store_id)
             legs += [(principal(customer_id), now["principal"]),
-                     (f"store:{store_id}:cash", -now["principal"])]
+                     (f"store:{store_id}:cash", -now["principal"]),
+                     *_settle_between(store_id, held)]
         if now["bonus"]:
             home = home_store(customer_id) or store_id
             legs += [(bonus(customer_id), now["bonus"]),
@@ -183,15 +238,15 @@ class WalletTender:
         legs = [(principal(cid), from_principal)]
         if from_bonus:
             legs.append((bonus(cid), from_bonus))
-        home = home_store(cid)
-        if home is not None and home != order.store_id and from_principal:
-            legs += [(f"store:{order.store_id}:due_from", from_principal),
-                     (f"store:{home}:due_to", -from_principal)]
+        if from_principal:
+            held = take_principal(cid, from_principal, order.store_id)
+            legs += _settle_between(order.store_id, held)
         return legs
 
     def refund_legs(self, order: Order, payment: Payment, amount: int
                     ) -> list[tuple[str, int]]:
-        """Back to the card in the shares the payment took (and its settlement undone)."""
+        """Back to the card in the shares the payment took, the principal to the stores'
+        top-ups it came from, and that part of the settlement undone."""
         original = {e.account.code: e.amount for e in db.session.get(
             LedgerTransaction, payment.ledger_txn_id).entries}
         cid = order.customer_id
@@ -200,11 +255,22 @@ class WalletTender:
         legs = [(principal(cid), -back_p)]
         if amount - back_p:
             legs.append((bonus(cid), -(amount - back_p)))
-        for code, value in original.items():
-            if code.endswith((":due_from", ":due_to")) and back_p:
-                share = abs(value) * back_p // paid_p
-                legs.append((code, -share if value > 0 else share))
+        if back_p:
+            held = {int(code.split(":")[1]): -value for code, value in original.items()
+                    if code.endswith(":due_to")}
+            held[order.store_id] = paid_p - sum(held.values())
+            back = _shares(held, back_p)
+            return_principal(cid, back)
+            legs += _settle_between(order.store_id, back, sign=-1)
         return legs
+
+
+def _shares(parts: dict[int, int], amount: int) -> dict[int, int]:
+    """``amount`` split in proportion to ``parts``; the rounding rest to the largest."""
+    total = sum(parts.values())
+    out = {key: amount * value // total for key, value in parts.items()}
+    out[max(parts, key=lambda key: parts[key])] += amount - sum(out.values())
+    return out
 
 
 # --- set-up of top-up plans (back-office pages and the API share these) -----------------

@@ -10,7 +10,6 @@ git-ignored ``artifacts/screenshots/``. Pages are also tested without a browser 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import threading
@@ -30,11 +29,7 @@ from core.models import SmsMessage
 from core.org.brand import ensure_brand
 from core.org.users import create_user
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-quic"]
 PEOPLE = {  # login -> password; roles and stores in _seed
     "owner": DEMO_OWNER_EMAIL, "mgr_xuhui": "mgr.xuhui@demo.fulian.local",
     "mgr_jingan": "mgr.jingan@demo.fulian.local", "desk_xuhui": "desk.xuhui@demo.fulian.local",
@@ -145,20 +140,6 @@ def pg_site(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iter
         db.session.remove()
         db.engine.dispose()
     drop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: scripts/test installs Debian's chromium")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

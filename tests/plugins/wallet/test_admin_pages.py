@@ -33,7 +33,6 @@ from tests.web.conftest import (  # noqa: F401 - fixtures
     PEOPLE,
     Site,
     _seed,
-    browser,
     login,
     page,
     post_form,

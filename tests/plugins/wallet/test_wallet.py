@@ -34,7 +34,7 @@ from core.org.stores import create_store, update_store
 from core.org.users import create_user
 from plugins.wallet import points, punch
 from plugins.wallet import service as wallet
-from plugins.wallet.models import PointsLot
+from plugins.wallet.models import PointsLot, TopUp
 from tests.core.factories import make_shop
 from tests.core.finance.helpers import pay_online
 
@@ -150,6 +150,52 @@ def test_stored_value_pays_at_another_store_with_settlement(env: dict) -> None:
         with pytest.raises(ledger.InsufficientFunds):
             orders.pay(order2.id, "wallet", 100)
         assert db.session.query(LedgerEntry).count() == entries + 4  # the card refund only
+
+
+def test_money_is_held_by_the_stores_that_sold_it(env: dict) -> None:
+    """Top-ups at two stores: spending takes the oldest first and settles with the store
+    that sold each part; a partial refund gives each store its share back; refunding the
+    card at one store leaves it owed what the other store still holds."""
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        east = db.session.scalars(select(Store).where(Store.code == "east")).one()
+        main, cid = shop.store.id, shop.customer.id
+        wallet.top_up(cid, main, 10000)
+        wallet.top_up(cid, east.id, 5000)
+        order = orders.order_for_booking(create_booking(
+            store=east, service=shop.service, customer=shop.customer, start_at=shop.start,
+            staff=_east_staff(shop), source="phone"))
+        orders.pay(order.id, "wallet", 12000)  # 10000 sold by main, 2000 by east itself
+        assert ledger.balance(f"store:{east.id}:due_from") == 10000
+        assert ledger.balance(f"store:{main}:due_to") == 10000
+        assert _left(cid) == {main: 0, east.id: 3000}
+        orders.refund(order.id, 6000)  # half back: main's half and east's half
+        assert ledger.balance(f"store:{main}:due_to") == 5000
+        assert _left(cid) == {main: 5000, east.id: 4000}
+        wallet.refund_card(cid, east.id, reason="moving away")  # 9000 paid out at east
+        assert ledger.balance(f"store:{east.id}:due_from") == 10000  # 5000 + 5000 owed
+        assert ledger.balance(f"store:{main}:due_to") == 10000
+        assert _left(cid) == {main: 0, east.id: 0}
+        assert wallet.balances(cid)["total"] == 0
+        for code in (f"store:{east.id}:due_from", f"store:{main}:due_to"):
+            assert ledger.balance(code) == ledger.balance_from_entries(code)
+
+
+def _east_staff(shop: Any) -> Any:
+    from core.catalog.services import set_store_offer
+    from core.org.staff import add_staff
+
+    set_store_offer(shop.service.id, "east", None)
+    return add_staff({"name": "Cee", "email": "cee@example.com"}, {}, stores=["east"],
+                     services=[str(shop.service.id)])
+
+
+def _left(customer_id: int) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for lot in db.session.scalars(select(TopUp).where(TopUp.customer_id == customer_id)):
+        out[lot.store_id] = out.get(lot.store_id, 0) + lot.principal_left
+    return out
 
 
 def test_card_refund_returns_principal_only(env: dict) -> None:

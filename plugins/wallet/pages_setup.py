@@ -10,6 +10,7 @@ at them and keep working; a tier is only a threshold and may be deleted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
@@ -43,6 +44,21 @@ def _found(finder: Any, ident: int) -> Any:
         return finder(ident)
     except NotFound:
         abort(404)
+
+
+def _submit(form: Form, write: Callable[[Form], Any], lists: tuple[str, ...] = ()
+            ) -> tuple[Form, Any]:
+    """On POST, the submitted form and what ``write`` made of it, or the form with its
+    translated errors and None (nothing written); on GET, the form as given and None."""
+    if request.method != "POST":
+        return form, None
+    form = Form.submitted(lists=lists)
+    try:
+        return form, write(form)
+    except FulianError as exc:
+        db.session.rollback()
+        form.fail(exc)
+        return form, None
 
 
 def _typed(form: Form, required: tuple[str, ...], money: tuple[str, ...] = ()
@@ -88,16 +104,11 @@ def plans() -> Any:
 @brand_page
 def plan_new() -> Any:
     """A new plan: pay X, get X + bonus."""
-    form = Form({"bonus_amount": "0.00"})
-    if request.method == "POST":
-        form = Form.submitted()
-        try:
-            plan = service.create_plan(_plan_values(form))
-        except FulianError as exc:
-            form.fail(exc)
-        else:
-            flash(_("Plan %(name)s is on sale.", name=plan.name), "success")
-            return redirect(url_for("wallet_admin.plans"))
+    form, plan = _submit(Form({"bonus_amount": "0.00"}),
+                         lambda f: service.create_plan(_plan_values(f)))
+    if plan is not None:
+        flash(_("Plan %(name)s is on sale.", name=plan.name), "success")
+        return redirect(url_for("wallet_admin.plans"))
     return _page("wallet/admin_plan_form.html", status_of(form), form=form, plan=None)
 
 
@@ -106,18 +117,12 @@ def plan_new() -> Any:
 def plan_edit(plan_id: int) -> Any:
     """Edit a plan; cards topped up already keep what they got."""
     plan = _found(service.find_plan, plan_id)
-    form = Form({"name": plan.name, "pay_amount": format_major(plan.pay_amount),
-                 "bonus_amount": format_major(plan.bonus_amount)})
-    if request.method == "POST":
-        form = Form.submitted()
-        try:
-            service.update_plan(plan.id, _plan_values(form))
-        except FulianError as exc:
-            db.session.rollback()
-            form.fail(exc)
-        else:
-            flash(_("Plan %(name)s saved.", name=plan.name), "success")
-            return redirect(url_for("wallet_admin.plans"))
+    form, saved = _submit(Form({"name": plan.name, "pay_amount": format_major(plan.pay_amount),
+                                "bonus_amount": format_major(plan.bonus_amount)}),
+                          lambda f: service.update_plan(plan.id, _plan_values(f)))
+    if saved is not None:
+        flash(_("Plan %(name)s saved.", name=saved.name), "success")
+        return redirect(url_for("wallet_admin.plans"))
     return _page("wallet/admin_plan_form.html", status_of(form), form=form, plan=plan)
 
 
@@ -172,17 +177,12 @@ def products() -> Any:
 @brand_page
 def product_new() -> Any:
     """A new punch card: N visits of the services ticked, valid for D days."""
-    form = Form({"uses": 10, "validity_days": 365, "service_ids": []})
-    if request.method == "POST":
-        form = Form.submitted(lists=("service_ids",))
-        try:
-            product = punch.create_product(_product_values(form))
-        except FulianError as exc:
-            db.session.rollback()
-            form.fail(exc)
-        else:
-            flash(_("Punch card %(name)s is on sale.", name=product.name), "success")
-            return redirect(url_for("wallet_admin.products"))
+    form, product = _submit(Form({"uses": 10, "validity_days": 365, "service_ids": []}),
+                            lambda f: punch.create_product(_product_values(f)),
+                            lists=("service_ids",))
+    if product is not None:
+        flash(_("Punch card %(name)s is on sale.", name=product.name), "success")
+        return redirect(url_for("wallet_admin.products"))
     return _product_page(form, None)
 
 
@@ -191,20 +191,15 @@ def product_new() -> Any:
 def product_edit(product_id: int) -> Any:
     """Edit a punch card; cards sold keep their uses, price and expiry."""
     product = _found(punch.find_product, product_id)
-    form = Form({"name": product.name, "uses": product.uses,
-                 "price": format_major(product.price),
-                 "validity_days": product.validity_days,
-                 "service_ids": [str(i) for i in product.service_ids or []]})
-    if request.method == "POST":
-        form = Form.submitted(lists=("service_ids",))
-        try:
-            punch.update_product(product.id, _product_values(form))
-        except FulianError as exc:
-            db.session.rollback()
-            form.fail(exc)
-        else:
-            flash(_("Punch card %(name)s saved.", name=product.name), "success")
-            return redirect(url_for("wallet_admin.products"))
+    form, saved = _submit(Form({"name": product.name, "uses": product.uses,
+                                "price": format_major(product.price),
+                                "validity_days": product.validity_days,
+                                "service_ids": [str(i) for i in product.service_ids or []]}),
+                          lambda f: punch.update_product(product.id, _product_values(f)),
+                          lists=("service_ids",))
+    if saved is not None:
+        flash(_("Punch card %(name)s saved.", name=saved.name), "success")
+        return redirect(url_for("wallet_admin.products"))
     return _product_page(form, product)
 
 
@@ -241,17 +236,11 @@ def tier_list() -> Any:
 @brand_page
 def tier_new() -> Any:
     """A new tier: spend at least X, get Y% off every booking."""
-    form = Form({"discount_percent": 5})
-    if request.method == "POST":
-        form = Form.submitted()
-        try:
-            tier = tiers.create_tier(_tier_values(form))
-        except FulianError as exc:
-            db.session.rollback()
-            form.fail(exc)
-        else:
-            flash(_("Tier %(name)s added.", name=tier.name), "success")
-            return redirect(url_for("wallet_admin.tier_list"))
+    form, tier = _submit(Form({"discount_percent": 5}),
+                         lambda f: tiers.create_tier(_tier_values(f)))
+    if tier is not None:
+        flash(_("Tier %(name)s added.", name=tier.name), "success")
+        return redirect(url_for("wallet_admin.tier_list"))
     return _page("wallet/admin_tier_form.html", status_of(form), form=form, tier=None)
 
 
@@ -260,18 +249,12 @@ def tier_new() -> Any:
 def tier_edit(tier_id: int) -> Any:
     """Edit a tier's name, threshold or discount."""
     tier = _found(tiers.find_tier, tier_id)
-    form = Form({"name": tier.name, "min_spend": format_major(tier.min_spend),
-                 "discount_percent": tier.discount_percent})
-    if request.method == "POST":
-        form = Form.submitted()
-        try:
-            tiers.update_tier(tier.id, _tier_values(form))
-        except FulianError as exc:
-            db.session.rollback()
-            form.fail(exc)
-        else:
-            flash(_("Tier %(name)s saved.", name=tier.name), "success")
-            return redirect(url_for("wallet_admin.tier_list"))
+    form, saved = _submit(Form({"name": tier.name, "min_spend": format_major(tier.min_spend),
+                                "discount_percent": tier.discount_percent}),
+                          lambda f: tiers.update_tier(tier.id, _tier_values(f)))
+    if saved is not None:
+        flash(_("Tier %(name)s saved.", name=saved.name), "success")
+        return redirect(url_for("wallet_admin.tier_list"))
     return _page("wallet/admin_tier_form.html", status_of(form), form=form, tier=tier)
 
 

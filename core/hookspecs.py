@@ -185,11 +185,11 @@ def fulian_price_adjustments(quote: Any) -> list[dict[str, Any]] | None:
 
 
 @hookspec
-def fulian_tenders(order: Any, customer: Any) -> list[dict[str, Any]] | None:
-    """Return payment methods this plugin offers for an order at checkout.
-
-    Each tender is ``{"code": str, "label": translated, "max_amount": int | None}``.
-    """
+def fulian_order_paid(order: Any) -> None:
+    """An order has just been paid in full, inside the paying transaction: deliver what
+    it sold that is not a booking (stored value bought online, ...), e.g. by posting to
+    the ledger. Called once per order; raising rolls the payment back (the provider's
+    notification is then answered as an error and retried)."""
 
 
 @hookspec

@@ -14,8 +14,9 @@ from ..db import utcnow
 from ..extensions import db
 from ..models import Booking, BrandSettings, Customer, Service, StaffProfile, Store
 
-STATUS = {"awaiting_deposit": "TENTATIVE", "pending": "TENTATIVE", "confirmed": "CONFIRMED", "completed": "CONFIRMED",
-          "no_show": "CONFIRMED", "cancelled": "CANCELLED", "declined": "CANCELLED"}
+STATUS = {"awaiting_deposit": "TENTATIVE", "pending": "TENTATIVE", "confirmed": "CONFIRMED",
+          "completed": "CONFIRMED", "no_show": "CONFIRMED", "cancelled": "CANCELLED",
+          "declined": "CANCELLED"}
 
 
 def _calendar(name: str) -> Calendar:

@@ -108,6 +108,29 @@ def record_order(booking: Booking, quote: Quote, deposit: int,
     return order
 
 
+def sell(store_id: int, customer_id: int | None, lines: list[QuoteLine], *,
+         user_id: int | None = None) -> Order:
+    """An order for things that are not bookings (stored value bought online, ...), at
+    their own prices: no member discount applies to buying credit. What it sold is
+    delivered when it is paid (``fulian_order_paid``)."""
+    with write_transaction() as session:
+        if session.get(Store, store_id) is None:
+            raise NotFound(_l("Store not found."))
+        order = Order(store_id=store_id, customer_id=customer_id, currency=_currency(),
+                      subtotal=sum(li.amount for li in lines),
+                      total=sum(li.amount for li in lines), created_by=user_id)
+        order.lines = [OrderLine(kind=li.kind, ref_id=li.ref_id, description=li.description,
+                                 quantity=li.quantity, unit_price=li.unit_price,
+                                 amount=li.amount) for li in lines]
+        session.add(order)
+    return order
+
+
+#: line kinds a plain refund cannot take back: they were delivered as credit the customer
+#: holds (stored value is refunded by refunding the card)
+NOT_REFUNDABLE = {"top_up"}
+
+
 def order_of(booking_id: int) -> Order | None:
     return db.session.scalars(select(Order).where(
         Order.booking_id == booking_id, Order.status != "cancelled")).first()
@@ -256,6 +279,8 @@ def settle(payment: Payment) -> None:
     session.expire(order)
     if due(order) == 0:
         order.status = "paid"
+        session.flush()
+        plugins().call("fulian_order_paid", order=order)
     session.flush()
     holds.on_payment(order)
 
@@ -317,6 +342,8 @@ def refund_within(order: Order, amount: int, reason: str, *, user_id: int | None
                   ) -> list[Refund]:
     """:func:`refund` inside the caller's write transaction (e.g. a cancellation)."""
     session = db.session
+    if any(line.kind in NOT_REFUNDABLE for line in order.lines):
+        raise RuleViolation(_l("Stored value is refunded by refunding the card."))
     taken = session.execute(update(Order).where(
         Order.id == order.id, Order.refunded + amount <= Order.paid
     ).values(refunded=Order.refunded + amount)).rowcount

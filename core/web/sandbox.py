@@ -34,5 +34,7 @@ def pay_page(ref: str) -> Any:
         booking = db.session.get(Booking, order.booking_id) if order.booking_id else None
         if booking is not None:
             return redirect(url_for("customer.booking", code=booking.code))
+        if order.customer_id is not None:  # stored value and the like: the member centre
+            return redirect(url_for("customer.member"))
         return redirect(url_for("sandbox.pay_page", ref=ref))
     return render_template("sandbox/pay.html", payment=payment, order=order)

@@ -63,6 +63,11 @@ def fulian_booking_event(booking: Any, event: str) -> None:
 
 
 @hookimpl
+def fulian_order_paid(order: Any) -> None:
+    service.deliver(order)
+
+
+@hookimpl
 def fulian_checkout_sections(order: Any, customer: Any, face: str) -> list[dict[str, Any]]:
     return checkout.sections(order, face)
 
@@ -80,9 +85,12 @@ def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
     ).format(total=money(now["total"]),
              split=gettext("Paid in %(principal)s · bonus %(bonus)s",
                            principal=money(now["principal"]), bonus=money(now["bonus"])),
-             rows=Markup(rows), more=Markup('<p><a href="{}">{}</a></p>').format(
+             rows=Markup(rows), more=Markup(
+                 '<p class="actions"><a class="button button-small" href="{}">{}</a> '
+                 '<a href="{}">{}</a></p>').format(
+                 url_for("wallet_customer.top_up"), gettext("Top up online"),
                  url_for("wallet_customer.statement"), gettext("Full statement"))
-             if face == "customer" and rows else "")
+             if face == "customer" else "")
     sections = [{"key": "wallet", "title": gettext("Stored value"), "html": html,
                  "order": 10}]
     cards = [c for c in punch.cards_of(customer.id) if c.uses_left]

@@ -17,12 +17,16 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from core.auth import policy
 from core.errors import FulianError, ValidationFailed
 from core.extensions import db
-from core.finance import orders
-from core.models import Booking, BrandSettings, Order
+from core.finance import callbacks, orders
+from core.finance.pricing import QuoteLine
+from core.models import Booking, BrandSettings, Order, Store
+from core.web import once
 from core.web.context import money
 from core.web.session import back_office, customer_only, page_user
 
@@ -157,3 +161,48 @@ def statement() -> Any:
             for r in service.statement(customer.id, limit=500)]
     return render_template("wallet/customer_statement.html", rows=rows,
                            balances=service.balances(customer.id))
+
+
+TOP_UP_SCOPE = "web:wallet-top-up"
+
+
+@bp.route("/top-up", methods=["GET", "POST"])
+@customer_only
+def top_up() -> Any:
+    """Buy stored value online: choose a plan and the store it is bought from (that
+    store holds the money), pay with an online provider, and the card is credited when
+    the provider's notification settles the order (:func:`service.deliver`)."""
+    customer = policy.customer_of(page_user())
+    if customer is None:
+        abort(404)
+    stores = list(db.session.scalars(select(Store).where(Store.status == "active")
+                                     .order_by(Store.id)))
+    plans = service.plans()
+    message, status = None, 200
+    if request.method == "POST":
+        token = request.form.get("once", "")
+        if not once.valid(token):
+            abort(400)
+        first = once.done(TOP_UP_SCOPE, token)
+        if first:
+            return redirect(first)
+        plan = next((p for p in plans if str(p.id) == request.form.get("plan_id")), None)
+        store = next((s for s in stores if str(s.id) == request.form.get("store_id")), None)
+        if plan is None or store is None:
+            message, status = gettext("Choose a plan and a store."), 422
+        else:
+            provider_code, provider = next(iter(callbacks.providers().items()))
+            order = orders.sell(store.id, customer.id, [QuoteLine(
+                kind="top_up", description=plan.name, unit_price=plan.pay_amount,
+                ref_id=plan.id)], user_id=page_user().id)
+            try:
+                orders.start_online(
+                    order.id, provider_code, plan.pay_amount, provider.new_reference(),
+                    user_id=page_user().id, before_commit=lambda p: once.remember(
+                        TOP_UP_SCOPE, token, provider.start(p)))
+            except IntegrityError:  # the same form twice at once: the other one went on
+                db.session.rollback()
+            return redirect(once.done(TOP_UP_SCOPE, token) or url_for(".top_up"))
+    return render_template("wallet/customer_top_up.html", plans=plans, stores=stores,
+                           balances=service.balances(customer.id), once=once.new_token(),
+                           message=message, home=service.home_store(customer.id)), status

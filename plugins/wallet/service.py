@@ -98,16 +98,46 @@ def top_up(customer_id: int, store_id: int, paid: int, bonus_amount: int = 0, *,
         row = TopUp(customer_id=customer_id, store_id=store_id, plan_id=plan_id, paid=paid,
                     bonus=bonus_amount, principal_left=paid, provider=provider,
                     idempotency_key=key, created_by=user_id)
-        session.add(row)
-        session.flush()
-        legs = [(f"store:{store_id}:cash", paid), (principal(customer_id), -paid)]
-        if bonus_amount:
-            legs += [(f"store:{store_id}:promotion", bonus_amount),
-                     (bonus(customer_id), -bonus_amount)]
-        txn = ledger.post("top_up", legs, reference=f"wallet-top-up:{row.id}",
-                          idempotency_key=f"wallet-top-up:{row.id}")
-        row.ledger_txn_id = txn.id
+        _post_top_up(row, f"store:{store_id}:cash")
     return row
+
+
+def _post_top_up(row: TopUp, funded_by: str) -> None:
+    """Write the sale and credit the card (inside the caller's write transaction): the
+    paid part is owed to the customer, funded by ``funded_by``; the bonus is the selling
+    store's promotion."""
+    db.session.add(row)
+    db.session.flush()
+    legs = [(funded_by, row.paid), (principal(row.customer_id), -row.paid)]
+    if row.bonus:
+        legs += [(f"store:{row.store_id}:promotion", row.bonus),
+                 (bonus(row.customer_id), -row.bonus)]
+    txn = ledger.post("top_up", legs, reference=f"wallet-top-up:{row.id}",
+                      idempotency_key=f"wallet-top-up:{row.id}")
+    row.ledger_txn_id = txn.id
+
+
+def deliver(order: Order) -> list[TopUp]:
+    """Credit the card for the stored value an order sold, once it is paid in full
+    (``fulian_order_paid``, inside the paying transaction). The payment was booked as the
+    store's revenue; it is the customer's money, so it moves from revenue to the card.
+    A plan's bonus applies if the plan still asks the price that was paid."""
+    made = []
+    for line in order.lines:
+        if line.kind != "top_up" or order.customer_id is None:
+            continue
+        key = f"order:{order.id}:{line.id}"
+        if db.session.scalars(select(TopUp.id).where(TopUp.idempotency_key == key)).first():
+            continue
+        plan = db.session.get(TopUpPlan, line.ref_id) if line.ref_id else None
+        extra = plan.bonus_amount if plan is not None and plan.pay_amount == line.amount \
+            else 0
+        row = TopUp(customer_id=order.customer_id, store_id=order.store_id,
+                    plan_id=plan.id if plan else None, paid=line.amount, bonus=extra,
+                    principal_left=line.amount, provider="online", idempotency_key=key)
+        _post_top_up(row, f"store:{order.store_id}:revenue")
+        made.append(row)
+    return made
 
 
 def home_store(customer_id: int) -> int | None:

@@ -31,8 +31,10 @@ def add_tier(name: str, min_spend: int, discount_percent: int) -> Tier:
 
 
 def spend(customer_id: int) -> int:
+    """Paid less refunded for bookings (buying stored value is not spending)."""
     return int(db.session.scalar(select(func.coalesce(func.sum(
-        Order.paid - Order.refunded), 0)).where(Order.customer_id == customer_id)))
+        Order.paid - Order.refunded), 0)).where(Order.customer_id == customer_id,
+                                                Order.booking_id.is_not(None))))
 
 
 def tier_of(customer_id: int) -> Tier | None:

@@ -69,7 +69,6 @@ def test_every_hook_reaches_an_enabled_plugin(make_app):
             "fulian_dashboard_widgets": reg.call_flat("fulian_dashboard_widgets",
                                                       scope={"store_ids": [1]}),
             "fulian_price_adjustments": reg.call_flat("fulian_price_adjustments", quote=None),
-            "fulian_tenders": reg.call_flat("fulian_tenders", order=None, customer=customer),
             "fulian_payment_providers": reg.call_flat("fulian_payment_providers"),
             "fulian_sms_providers": reg.call_flat("fulian_sms_providers"),
             "fulian_resources_for": reg.call_flat("fulian_resources_for", service=service,

@@ -10,17 +10,19 @@ from datetime import timedelta
 from html import unescape
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from core.audit import acting_as
 from core.booking.service import create_booking
 from core.db import utcnow, write_transaction
+from core.errors import RuleViolation
 from core.extensions import db
-from core.finance import orders
-from core.models import Booking, Customer, Payment, SmsMessage
-from plugins.wallet import points, punch
+from core.finance import ledger, orders
+from core.models import Booking, Customer, Order, Payment, SmsMessage
+from plugins.wallet import points, punch, tiers
 from plugins.wallet import service as wallet
-from plugins.wallet.models import PointsLot
+from plugins.wallet.models import PointsLot, TopUp
 from tests.plugins.wallet.test_wallet import _shop, env  # noqa: F401 - the fixture
 from tests.web.conftest import csrf_token, post_form
 
@@ -190,3 +192,38 @@ def test_the_desk_redeems_points_on_a_booking(env: dict) -> None:  # noqa: F811
     assert bad.status_code == 302  # refused with a message, nothing redeemed
     with app.app_context():
         assert points.balance(customer_id) == 300
+
+
+def test_topping_up_online_credits_the_card_when_paid(env: dict) -> None:  # noqa: F811
+    app = env["app"]
+    with app.app_context(), acting_as(None, "test"):
+        shop = _shop(env)
+        plan_id = wallet.add_plan("Pay 1000 get 1100", 100000, 10000).id
+        phone, customer_id, store_id = shop.customer.phone, shop.customer.id, shop.store.id
+    client = _login(app, phone)
+    assert "/me/wallet/top-up" in client.get("/me").get_data(as_text=True)
+    url = "/me/wallet/top-up"
+    form = _form(client, url)
+    assert client.post(url, data={**form, "plan_id": "999", "store_id": str(store_id)}
+                       ).status_code == 422
+    resp = client.post(url, data={**form, "plan_id": str(plan_id), "store_id": str(store_id)})
+    assert resp.status_code == 302 and "/sandbox/pay/" in resp.headers["Location"]
+    again = client.post(url, data={**form, "plan_id": str(plan_id),
+                                   "store_id": str(store_id)})
+    assert again.headers["Location"] == resp.headers["Location"]  # one order, not two
+    with app.app_context():
+        assert wallet.balances(customer_id)["total"] == 0  # nothing until it is paid
+    done = post_form(client, resp.headers["Location"], {"outcome": "pay"})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/me")
+    with app.app_context():
+        assert wallet.balances(customer_id) == {"principal": 100000, "bonus": 10000,
+                                                "total": 110000}
+        order = db.session.scalars(select(Order).where(Order.booking_id.is_(None))).one()
+        assert order.status == "paid" and order.lines[0].kind == "top_up"
+        assert ledger.balance(f"store:{store_id}:online") == 100000
+        assert ledger.balance(f"store:{store_id}:revenue") == 0  # credit, not revenue
+        assert tiers.spend(customer_id) == 0  # buying credit is not spending
+        with pytest.raises(RuleViolation):
+            orders.refund(order.id, 100000)
+        top = db.session.scalars(select(TopUp)).one()
+        assert (top.provider, top.principal_left, top.bonus) == ("online", 100000, 10000)

@@ -76,12 +76,12 @@ def fulian_checkout_sections(order: Any, customer: Any, face: str) -> list[dict[
 def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
     now = service.balances(customer.id)
     rows = "".join(
-        f"<li><span>{escape(checkout.KINDS.get(r['kind'], r['kind']))}</span> "
-        f"<b>{escape(money(r['change']))}</b></li>"
+        f"<tr><th scope=\"row\">{escape(checkout.KINDS.get(r['kind'], r['kind']))}</th>"
+        f"<td>{escape(money(r['change']))}</td></tr>"
         for r in service.statement(customer.id, limit=5))
     html = Markup(
-        '<div class="wallet-card"><p class="wallet-total">{total}</p>'
-        '<p class="muted">{split}</p><ul class="wallet-lines">{rows}</ul>{more}</div>'
+        '<div class="wallet-card"><p class="big-time">{total}</p>'
+        '<p class="muted">{split}</p><table class="receipt">{rows}</table>{more}</div>'
     ).format(total=money(now["total"]),
              split=gettext("Paid in %(principal)s · bonus %(bonus)s",
                            principal=money(now["principal"]), bonus=money(now["bonus"])),

@@ -393,3 +393,28 @@ def test_browser_sets_up_a_plan_and_looks_up_a_customer(page: Any, site: Site  #
     page.wait_for_load_state()
     assert PHONE in page.content()
     shot(page, "wallet-desk")
+
+
+def test_customer_tops_up_online_in_the_browser(page: Any, site: Site) -> None:  # noqa: F811
+    """The member centre's wallet section → top up → the provider's page → back to the
+    member centre with the card credited; screenshots of each page."""
+    from tests.web.conftest import customer_login
+
+    with site.app.app_context(), acting_as(None, "test"):
+        wallet.add_plan("充 500 送 50", 50000, 5000)
+    page.set_viewport_size({"width": 360, "height": 800})
+    customer_login(page, site, "13800138005", "/me")
+    page.goto("/me")
+    shot(page, "wallet-member-centre")
+    page.click("a[href='/me/wallet/top-up']")
+    page.wait_for_url("**/me/wallet/top-up")
+    page.locator("label.pay-choice", has_text="充 500 送 50").click()
+    shot(page, "wallet-customer-top-up")
+    page.click(".pay-form button[type=submit]")
+    page.wait_for_url("**/sandbox/pay/**")
+    page.click("button[value=pay]")
+    page.wait_for_url("**/me")
+    assert "¥550.00" in page.locator("#sec-wallet + .card").inner_text()
+    page.goto("/me/wallet/statement")
+    shot(page, "wallet-customer-statement")
+    assert "¥550.00" in page.locator("main").inner_text()

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..booking.lifecycle import STATUS_LABELS
 from ..extensions import db
 from ..models import Booking, Order, OrderAdjustment, OrderLine, Service, Store
 from . import orders
@@ -56,7 +57,8 @@ def booking_ended(booking: Booking, action: str, *, by_customer: bool, now: date
     position = len(order.adjustments)
     order.adjustments.append(OrderAdjustment(
         position=position, source="policy", amount=-order.total,
-        label=_("Not provided: the booking was %(status)s", status=booking.status)))
+        label=_("Not provided: the booking was %(status)s",
+                status=STATUS_LABELS.get(booking.status, booking.status))))
     if fee:
         order.lines.append(OrderLine(kind="fee", description=label, quantity=1,
                                      unit_price=fee, amount=fee, ref_id=booking.id))

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask_babel import force_locale
 
 from core.audit import acting_as
 from core.booking import service
@@ -56,8 +57,10 @@ def test_late_cancellation_keeps_the_fee_and_refunds_the_rest(shop: Any) -> None
     order = orders.order_for_booking(booking)
     orders.pay(order.id, "cash", 2560)      # the deposit in cash
     pay_online(order.id, 10240)  # the rest online (as if notified)
-    service.transition(booking.id, "cancel", by_customer=True)
+    with force_locale("zh_CN"):  # the receipt is written in the reader's language
+        service.transition(booking.id, "cancel", by_customer=True)
     order = db.session.get(Order, order.id)
+    assert order.adjustments[0].label == "未提供服务：预约已取消"
     fee = 12800 * 30 // 100
     assert (order.status, order.total, order.paid - order.refunded) == ("paid", fee, fee)
     lines = [(line.kind, line.amount) for line in order.lines]

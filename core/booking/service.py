@@ -255,12 +255,14 @@ def transition(booking_id: int, action: str, *, reason: str = "", by_customer: b
             from_status=booking.status, to_status=target, actor_user_id=current_actor()[0],
             reason=note, at=now,
         ))
+        was = booking.status
         booking.status = target
         booking.updated_at = now
         _flush_or_conflict(session, str(booking.staff_id))
         if action in ("decline", "cancel", "no_show"):  # its money, in this transaction
             fees.booking_ended(booking, action, by_customer=by_customer, now=now,
-                               user_id=current_actor()[0])
+                               user_id=current_actor()[0],
+                               held=was == holds.HOLD_STATUS)
         webhooks.record_booking(f"booking.{EVENTS[action]}", booking)
     plugins().call("fulian_booking_event", booking=booking, event=EVENTS[action])
     return booking

@@ -37,8 +37,9 @@ def deposit_for(service: Service, store: Store, total: int) -> int:
 
 
 def booking_ended(booking: Booking, action: str, *, by_customer: bool, now: datetime,
-                  user_id: int | None = None) -> Order | None:
-    """Settle the order of a booking that was declined, cancelled or not attended."""
+                  user_id: int | None = None, held: bool = False) -> Order | None:
+    """Settle the order of a booking that was declined, cancelled or not attended. A
+    booking still waiting for its deposit (``held``) was never confirmed: no fee."""
     session = db.session
     order = session.scalars(select(Order).where(
         Order.booking_id == booking.id, Order.status.in_(("open", "paid")))).first()
@@ -50,7 +51,7 @@ def booking_ended(booking: Booking, action: str, *, by_customer: bool, now: date
     if action == "no_show":
         fee = order.total * percent(service, store, "no_show_fee_percent") // 100
         label = _("No-show fee")
-    elif action == "cancel" and by_customer and \
+    elif action == "cancel" and by_customer and not held and \
             booking.start_at - now < timedelta(minutes=store.late_cancel_window_min):
         fee = order.total * percent(service, store, "late_cancel_fee_percent") // 100
         label = _("Late-cancellation fee")

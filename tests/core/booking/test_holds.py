@@ -110,3 +110,17 @@ def test_a_paid_hold_is_left_alone_and_the_store_may_waive_the_deposit(shop: Any
     waived = book(shop, shop.start + timedelta(days=1), source="online")
     service.transition(waived.id, "confirm", reason="regular customer")
     assert _status(waived.id) == "confirmed"
+
+
+def test_cancelling_an_unpaid_hold_costs_nothing(shop: Any) -> None:
+    set_policy(shop.store, late_cancel_window_min=72 * 60, late_cancel_fee_percent=50,
+               cancel_window_min=0)
+    booking = book(shop, source="online")  # within 72 h: inside the late window
+    order_id = orders.order_of(booking.id).id
+    service.transition(booking.id, "cancel", by_customer=True)
+    order = orders.get_order(order_id)
+    assert (order.status, order.total, orders.due(order)) == ("cancelled", 0, 0)
+    confirmed = book(shop, shop.start + timedelta(days=1), source="phone")
+    orders.order_for_booking(confirmed)
+    service.transition(confirmed.id, "cancel", by_customer=True)  # a real booking: fee
+    assert orders.due(orders.order_of(confirmed.id)) == shop.service.price // 2

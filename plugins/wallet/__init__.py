@@ -63,6 +63,11 @@ def fulian_booking_event(booking: Any, event: str) -> None:
 
 
 @hookimpl
+def fulian_periodic_jobs() -> list[tuple[str, int, Any]]:
+    return [("wallet.expire_punch_cards", 3600, punch.expire_cards)]
+
+
+@hookimpl
 def fulian_order_paid(order: Any) -> None:
     service.deliver(order)
 
@@ -93,7 +98,7 @@ def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
              if face == "customer" else "")
     sections = [{"key": "wallet", "title": gettext("Stored value"), "html": html,
                  "order": 10}]
-    cards = [c for c in punch.cards_of(customer.id) if c.uses_left]
+    cards = [c for c in punch.cards_of(customer.id) if punch.is_live(c)]
     if cards:
         items = Markup("").join(
             Markup("<li>{}: {}</li>").format(

@@ -99,7 +99,9 @@ class PunchCard(db.Model):
     uses_total: Mapped[int] = mapped_column(Integer)
     uses_left: Mapped[int] = mapped_column(Integer)
     price: Mapped[int] = mapped_column(BigInteger)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: deferred revenue recognised as breakage because visits expired unused
+    broken: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

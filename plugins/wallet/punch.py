@@ -6,11 +6,14 @@ card's price is then earned use by use (deferred revenue of the selling store be
 revenue of the serving store, with a settlement pair when they differ); a cancellation
 or decline releases it, a no-show forfeits it. While a use is reserved, the booking's
 quote carries a "paid by punch card" adjustment, so its order is settled at zero.
+Visits a card still has when it expires will never be given: :func:`expire_cards`
+recognises their share of the price as the selling store's revenue (breakage), so
+deferred revenue only ever holds what customers can still use.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
@@ -116,6 +119,53 @@ def settle(booking: Booking, event: str) -> None:
                          (f"store:{card.store_id}:due_to", -value)]
             ledger.post("punch_use", legs, reference=f"punch-card:{card.id}",
                         idempotency_key=f"punch-use:{use.id}")
+
+
+def _earned_share(card: PunchCard, visits: int) -> int:
+    """What ``visits`` consumed uses earn of the card's price (the rounding remainder
+    goes to the last use, as in :func:`settle`)."""
+    return card.price * visits // card.uses_total
+
+
+def expire_cards(now: datetime | None = None) -> int:
+    """Break the unused visits of expired cards; returns how many cards it touched.
+
+    Each card is settled in its own transaction by a conditional update of
+    ``uses_left``, so overlapping sweeps (two workers) break a visit once. Visits still
+    reserved by a booking are left to that booking: a later release gives the visit
+    back to the expired card, and the next sweep breaks it then. What a card breaks is
+    its price less what its consumed and reserved visits earn, less what it broke
+    before, so consumption and breakage together always add up to the price."""
+    now = now or utcnow()
+    touched = 0
+    for card_id, left in db.session.execute(select(PunchCard.id, PunchCard.uses_left).where(
+            PunchCard.expires_at <= now, PunchCard.uses_left > 0)).all():
+        with write_transaction() as session:
+            taken = session.execute(update(PunchCard).where(
+                PunchCard.id == card_id, PunchCard.uses_left == left
+            ).values(uses_left=0)).rowcount
+            if not taken:
+                continue
+            card = session.get(PunchCard, card_id)
+            session.refresh(card)
+            kept = session.scalar(select(db.func.count()).select_from(PunchUse).where(
+                PunchUse.card_id == card_id,
+                PunchUse.status.in_(("reserved", "consumed")))) or 0
+            value = card.price - _earned_share(card, kept) - card.broken
+            if value > 0:
+                card.broken += value
+                session.flush()
+                ledger.post("punch_expiry", [(f"store:{card.store_id}:deferred", value),
+                                             (f"store:{card.store_id}:revenue", -value)],
+                            reference=f"punch-card:{card.id}",
+                            idempotency_key=f"punch-expiry:{card.id}:{card.broken}")
+            touched += 1
+    return touched
+
+
+def is_live(card: PunchCard, now: datetime | None = None) -> bool:
+    """A card that can still be booked against: visits left and not expired."""
+    return card.uses_left > 0 and card.expires_at > (now or utcnow())
 
 
 def _release(use: PunchUse) -> bool:

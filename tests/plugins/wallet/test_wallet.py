@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core import licensing
+import plugins.wallet as wallet_plugin
+from core import jobs, licensing
 from core.audit import acting_as
 from core.auth.tokens import issue_token
 from core.booking import service as bookings
@@ -379,3 +380,44 @@ def test_back_office_page_sells_stored_value_and_is_in_the_menu(env: dict) -> No
     assert done.status_code == 302
     with app.app_context():
         assert wallet.balances(ids.customer)["total"] == 55000
+
+
+def test_expired_punch_card_visits_become_breakage_revenue(env: dict) -> None:
+    """Unused visits of an expired card leave deferred revenue for the selling store's
+    revenue; a visit reserved at expiry is left to its booking and, released later,
+    broken by the next sweep — consumption and breakage add up to the price."""
+    app, ids = env["app"], env["ids"]
+    product = _call(env, "POST", "/api/v1/wallet/punch-products", "owner",
+                    json={"name": "3 cuts", "service_ids": [ids.service], "uses": 3,
+                          "price": 10000, "validity_days": 30})
+    sold = _call(env, "POST", "/api/v1/wallet/punch-cards", "desk",
+                 json={"customer_id": ids.customer, "store_id": ids.store,
+                       "product_id": product.json["id"]})
+    assert sold.status_code == 201
+    deferred, revenue = f"store:{ids.store}:deferred", f"store:{ids.store}:revenue"
+    with app.app_context(), acting_as(None, "test"):
+        assert "wallet.expire_punch_cards" in {n for n, _e, _f in jobs.periodic_jobs(app)}
+        shop = _shop(env)
+        done, held = (create_booking(store=shop.store, service=shop.service,
+                                     customer=shop.customer, start_at=shop.start + timedelta(
+                                         days=d), staff=shop.staff, source="phone")
+                      for d in (0, 1))
+        bookings.transition(done.id, "complete", now=done.start_at)
+        assert ledger.balance(revenue) == 3333
+        assert punch.expire_cards() == 0  # not expired yet
+        card = punch.cards_of(ids.customer)[0]
+        with write_transaction() as session:
+            session.get(type(card), card.id).expires_at = shop.start - timedelta(days=1)
+        assert punch.expire_cards(now=shop.start) == 1
+        assert punch.expire_cards(now=shop.start) == 0  # once
+        assert ledger.balance(revenue) == 3333 + 3334  # the unused visit
+        assert ledger.balance(deferred) == 3333  # the reserved visit stays deferred
+        section = {s["key"] for s in wallet_plugin.fulian_customer_sections(
+            customer=shop.customer, face="admin")}
+        assert "punch" not in section  # an expired card is not offered
+        bookings.transition(held.id, "cancel", reason="changed plans")
+        assert punch.cards_of(ids.customer)[0].uses_left == 1
+        assert punch.expire_cards(now=shop.start) == 1
+        assert (ledger.balance(deferred), ledger.balance(revenue)) == (0, 10000)
+        assert ledger.balance_from_entries(revenue) == 10000
+        assert punch.cards_of(ids.customer)[0].broken == 6667

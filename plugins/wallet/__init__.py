@@ -60,6 +60,8 @@ def fulian_booking_event(booking: Any, event: str) -> None:
     punch.on_booking_event(booking, event)
     if event == "completed":
         points.earn(booking)
+    elif event in punch.RELEASE:
+        points.give_back(booking)
 
 
 @hookimpl

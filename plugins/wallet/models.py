@@ -132,3 +132,18 @@ class PointsLot(db.Model):
     remaining: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PointsRedemption(db.Model):
+    """Points of one lot spent on one order, so a cancelled booking gives exactly those
+    points back to the lots they came from (keeping their expiry)."""
+
+    __tablename__ = "wallet_points_redemptions"
+    __table_args__ = (CheckConstraint("points > 0", name="points"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("wallet_points.id"))
+    points: Mapped[int] = mapped_column(Integer)
+    returned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

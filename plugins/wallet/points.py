@@ -2,7 +2,9 @@
 1) per whole unit of currency paid for it, valid ``WALLET_POINTS_DAYS`` (default 365)
 — and redeemed at checkout as a discount on an open order, one point worth
 ``WALLET_POINT_VALUE`` minor units (default 1 fen). Redemption spends the lots that
-expire first, and the order's adjustment and the spent points commit together."""
+expire first, and the order's adjustment and the spent points commit together. Each lot's
+share of a redemption is recorded, so a booking cancelled or declined afterwards gives
+those points back to their lots (with their own expiry); a no-show forfeits them."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from core.extensions import db
 from core.finance import orders
 from core.models import Booking, Order
 
-from .models import PointsLot
+from .models import PointsLot, PointsRedemption
 
 
 def _setting(name: str, default: int) -> int:
@@ -70,9 +72,12 @@ def redeem(order_id: int, points: int) -> Order:
                 PointsLot.customer_id == order.customer_id, PointsLot.remaining > 0,
                 PointsLot.expires_at > now).order_by(PointsLot.expires_at, PointsLot.id)):
             take = min(left, lot.remaining)
-            db.session.execute(update(PointsLot).where(
+            taken = db.session.execute(update(PointsLot).where(
                 PointsLot.id == lot.id, PointsLot.remaining >= take
-            ).values(remaining=PointsLot.remaining - take))
+            ).values(remaining=PointsLot.remaining - take)).rowcount
+            if not taken:  # spent meanwhile by another checkout
+                continue
+            db.session.add(PointsRedemption(order_id=order_id, lot_id=lot.id, points=take))
             left -= take
             if left == 0:
                 return
@@ -82,3 +87,21 @@ def redeem(order_id: int, points: int) -> Order:
     return orders.add_adjustment(order_id, "wallet",
                                  gettext("%(points)d points redeemed", points=points),
                                  -value, before_commit=spend)
+
+
+def give_back(booking: Booking) -> int:
+    """Return the points redeemed on a cancelled or declined booking's order to their
+    lots; returns how many. Each redemption row is returned once (conditional update),
+    so a repeated event gives nothing twice."""
+    returned = 0
+    with write_transaction() as session:
+        for row in session.scalars(select(PointsRedemption).join(
+                Order, Order.id == PointsRedemption.order_id).where(
+                Order.booking_id == booking.id, PointsRedemption.returned.is_(False))):
+            if session.execute(update(PointsRedemption).where(
+                    PointsRedemption.id == row.id, PointsRedemption.returned.is_(False)
+            ).values(returned=True)).rowcount:
+                session.execute(update(PointsLot).where(PointsLot.id == row.lot_id)
+                                .values(remaining=PointsLot.remaining + row.points))
+                returned += row.points
+    return returned

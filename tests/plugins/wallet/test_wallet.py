@@ -22,6 +22,7 @@ from core.db import write_transaction
 from core.extensions import db
 from core.finance import ledger, orders
 from core.models import (
+    Booking,
     BrandSettings,
     Customer,
     InstalledLicense,
@@ -353,6 +354,12 @@ def test_points_earned_on_completion_and_redeemed_first_expiring_first(env: dict
         assert lots == {50: 0, 128: 108}  # the sooner-expiring lot went first
         receipt_total = db.session.get(Order, nxt_id).total
         assert receipt_total == 12730  # the failed redemption changed nothing
+        # cancelling the booking gives the 70 points back to the lots they came from
+        nxt_booking = db.session.get(Order, nxt_id).booking_id
+        bookings.transition(nxt_booking, "cancel", reason="changed plans")
+        lots = {lot.earned: lot.remaining for lot in db.session.query(PointsLot)}
+        assert lots == {50: 50, 128: 128} and points.balance(ids.customer) == 178
+        assert points.give_back(db.session.get(Booking, nxt_booking)) == 0  # once
 
 
 def test_back_office_page_sells_stored_value_and_is_in_the_menu(env: dict) -> None:

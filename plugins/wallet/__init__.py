@@ -1,13 +1,15 @@
 """Wallet (paid add-on): stored-value cards with bonus, spent as a tender at checkout;
 punch cards; points; member tiers by spend with a discount on every quote.
 
-Everything reaches the core through hooks: its models and migration branch, its API
+Everything reaches the core through hooks: its models and migration branch, its
+translations (``translations/``, extracted by ``scripts/i18n-update``), its API
 blueprint, its tender (``fulian_account_tenders``) and its member-centre section.
 Disabled, all of that disappears and the data (and ledger balances) stay.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import url_for
@@ -30,6 +32,11 @@ from .api import blp
 
 meta = PluginMeta(name="wallet", title="Wallet: stored value", version="0.1.0", paid=True,
                   description="Stored-value cards with bonus, spent at checkout.")
+
+
+@hookimpl
+def fulian_translation_dirs() -> list[str]:
+    return [str(Path(__file__).resolve().parent / "translations")]
 
 
 @hookimpl

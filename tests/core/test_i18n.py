@@ -21,6 +21,8 @@ REPO = Path(i18n.__file__).resolve().parent.parent
 ZH_PO = i18n.CORE_TRANSLATIONS / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
 EN_PO = i18n.CORE_TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sdif]")
+#: the core's and every bundled plugin's own catalogue folder
+CATALOGUE_DIRS = [i18n.CORE_TRANSLATIONS, *sorted((REPO / "plugins").glob("*/translations"))]
 
 
 def _make_app(tmp_path: Path, default_locale: str = "zh_CN") -> Any:
@@ -139,8 +141,9 @@ def _catalog(path: Path) -> Catalog:
         return read_po(fh)
 
 
-def test_chinese_catalogue_is_complete_and_consistent() -> None:
-    catalog = _catalog(ZH_PO)
+@pytest.mark.parametrize("folder", CATALOGUE_DIRS, ids=lambda p: p.parent.name)
+def test_chinese_catalogue_is_complete_and_consistent(folder: Path) -> None:
+    catalog = _catalog(folder / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po")
     assert catalog.locale is not None and str(catalog.locale) == "zh_Hans_CN"
     problems = []
     for message in catalog:
@@ -181,10 +184,24 @@ def test_every_extracted_string_is_in_the_catalogues() -> None:
         extracted.setdefault(msgid, filename)
     assert "Our stores" in extracted and "Book your ritual" in extracted  # jinja works
     assert "No plugin named %(name)s is installed." in extracted  # python works
-    for po in (ZH_PO, EN_PO):
-        known = {m.id if isinstance(m.id, str) else m.id[0] for m in _catalog(po) if m.id}
+    for locale in ("zh_Hans_CN", "en"):
+        known = {m.id if isinstance(m.id, str) else m.id[0]
+                 for folder in CATALOGUE_DIRS
+                 for m in _catalog(folder / locale / "LC_MESSAGES" / "messages.po") if m.id}
         missing = sorted(f"{extracted[m]}: {m!r}" for m in set(extracted) - known)
-        assert not missing, f"{po.parent.parent.name} lacks:\n" + "\n".join(missing)
+        assert not missing, f"{locale} lacks:\n" + "\n".join(missing)
+
+
+def test_a_plugin_ships_its_own_catalogue() -> None:
+    """The wallet's strings live in its own catalogue (loaded through its
+    fulian_translation_dirs hook), not in the core's."""
+    wallet = REPO / "plugins" / "wallet" / "translations"
+    assert wallet in CATALOGUE_DIRS
+    core_ids = {m.id for m in _catalog(ZH_PO)}
+    wallet_zh = _catalog(wallet / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po")
+    assert wallet_zh.get("Top up online") is not None and "Top up online" not in core_ids
+    assert all(loc[0].startswith("plugins/wallet/") for m in wallet_zh if m.id
+               for loc in m.locations)
 
 
 def test_compile_catalogues_writes_mo_files_without_fuzzy(tmp_path: Path) -> None:

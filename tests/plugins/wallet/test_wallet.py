@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
 import plugins.wallet as wallet_plugin
@@ -428,3 +429,10 @@ def test_expired_punch_card_visits_become_breakage_revenue(env: dict) -> None:
         assert (ledger.balance(deferred), ledger.balance(revenue)) == (0, 10000)
         assert ledger.balance_from_entries(revenue) == 10000
         assert punch.cards_of(ids.customer)[0].broken == 6667
+
+
+def test_the_plugins_own_catalogue_translates_its_pages(env: dict) -> None:
+    """The wallet's strings come from its own catalogue (fulian_translation_dirs)."""
+    with env["app"].test_request_context(), force_locale("zh_CN"):
+        assert gettext("Top up online") == "在线充值"
+        assert gettext("Our stores") == "我们的门店"  # the core's catalogue still loads

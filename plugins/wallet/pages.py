@@ -18,7 +18,6 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.auth import policy
-from core.db import utcnow
 from core.errors import FulianError
 from core.extensions import db
 from core.models import BrandSettings, Customer, Store
@@ -90,7 +89,7 @@ def _panel(customer: Customer) -> dict[str, Any]:
     cards = [{"card": c, "name": names.get(c.product_id, "—"),
               "store": stores.get(c.store_id),
               "expires": fmt_date(c.expires_at, _zone(stores.get(c.store_id))),
-              "expired": c.expires_at <= utcnow()}
+              "expired": punch.is_expired(c)}
              for c in punch.cards_of(customer.id)]
     tier = tiers.tier_of(customer.id)
     return {"balances": service.balances(customer.id), "statement": statement,

@@ -109,8 +109,7 @@ def settle(booking: Booking, event: str) -> None:
         done = session.scalar(select(db.func.count()).select_from(PunchUse).where(
             PunchUse.card_id == card.id, PunchUse.status == "consumed")) or 0
         # earn the price use by use; the last use takes the rounding remainder
-        value = card.price * done // card.uses_total - card.price * (done - 1) // \
-            card.uses_total
+        value = _earned_share(card, done) - _earned_share(card, done - 1)
         if value:
             legs = [(f"store:{card.store_id}:deferred", value),
                     (f"store:{booking.store_id}:revenue", -value)]
@@ -122,8 +121,8 @@ def settle(booking: Booking, event: str) -> None:
 
 
 def _earned_share(card: PunchCard, visits: int) -> int:
-    """What ``visits`` consumed uses earn of the card's price (the rounding remainder
-    goes to the last use, as in :func:`settle`)."""
+    """What the first ``visits`` consumed uses earn of the card's price; each use earns
+    the difference, so the rounding remainder goes to the last one."""
     return card.price * visits // card.uses_total
 
 
@@ -146,8 +145,7 @@ def expire_cards(now: datetime | None = None) -> int:
             ).values(uses_left=0)).rowcount
             if not taken:
                 continue
-            card = session.get(PunchCard, card_id)
-            session.refresh(card)
+            card = session.get(PunchCard, card_id, populate_existing=True)
             kept = session.scalar(select(db.func.count()).select_from(PunchUse).where(
                 PunchUse.card_id == card_id,
                 PunchUse.status.in_(("reserved", "consumed")))) or 0
@@ -163,9 +161,13 @@ def expire_cards(now: datetime | None = None) -> int:
     return touched
 
 
+def is_expired(card: PunchCard, now: datetime | None = None) -> bool:
+    return card.expires_at <= (now or utcnow())
+
+
 def is_live(card: PunchCard, now: datetime | None = None) -> bool:
     """A card that can still be booked against: visits left and not expired."""
-    return card.uses_left > 0 and card.expires_at > (now or utcnow())
+    return card.uses_left > 0 and not is_expired(card, now)
 
 
 def _release(use: PunchUse) -> bool:

@@ -55,6 +55,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# a throw-away test deployment: the sandbox provider and dev SMS are allowed
+os.environ.setdefault("FULIAN_ENV", "test")
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 

@@ -53,6 +53,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# a throw-away test deployment: the sandbox provider and dev SMS are allowed
+os.environ.setdefault("FULIAN_ENV", "test")
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
@@ -142,7 +145,7 @@ def start_gunicorn(url: str, folder: Path, workers: int, worker_class: str, thre
     if worker_class == "gthread":
         cmd += ["--threads", str(threads)]
     cmd.append("bench_booking_writes:wsgi_app()")
-    with log.open("wb") as out:
+    with log.open("ab") as out:  # append: gunicorn writes the same file itself
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     deadline = time.monotonic() + 60

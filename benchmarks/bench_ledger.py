@@ -27,6 +27,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, select, text
 
+# a throw-away test deployment: the sandbox provider and dev SMS are allowed
+os.environ.setdefault("FULIAN_ENV", "test")
+
 FUND = 10**12
 
 

@@ -6,10 +6,14 @@ Prints medians/p95 in milliseconds. Runs against a throw-away SQLite demo instan
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+
+# a throw-away test deployment: the sandbox provider and dev SMS are allowed
+os.environ.setdefault("FULIAN_ENV", "test")
 
 
 def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:

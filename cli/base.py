@@ -22,6 +22,8 @@ from core.audit import acting_as
 from core.errors import FulianError
 
 _app: Flask | None = None
+#: the deployment kind a command asked for (``fulian demo``), over ``FULIAN_ENV``
+_mode: str | None = None
 
 
 def get_app() -> Flask:
@@ -29,8 +31,15 @@ def get_app() -> Flask:
     if _app is None:
         from core import create_app
 
-        _app = create_app()
+        _app = create_app({"FULIAN_ENV": _mode} if _mode else None)
     return _app
+
+
+def use_mode(mode: str) -> None:
+    """Build this invocation's app as ``mode`` (an app built earlier, e.g. to list the
+    plugins' commands, is dropped)."""
+    global _app, _mode
+    _mode, _app = mode, None
 
 
 def cli_locale() -> str:

@@ -19,7 +19,8 @@ def cli() -> None:
 
 
 for command in (
-    setup_cmds.init, setup_cmds.demo, setup_cmds.serve, setup_cmds.worker, setup_cmds.db_group,
+    setup_cmds.init, setup_cmds.demo, setup_cmds.serve, setup_cmds.worker, setup_cmds.check,
+    setup_cmds.db_group,
     setup_cmds.i18n_group, org_cmds.store, org_cmds.staff, org_cmds.service, org_cmds.user,
     platform_cmds.plugins, platform_cmds.license, platform_cmds.theme, schedule_cmds.roster,
     schedule_cmds.schedule, schedule_cmds.coverage,

@@ -227,3 +227,33 @@ def user_set_password(ref: str, password: str) -> None:
 
     row = set_password(ref, password)
     click.echo(_("Password of %(name)s changed.", name=row.name))
+
+
+@user.command("remove-role")
+@click.argument("ref")
+@click.option("--role", required=True,
+              type=click.Choice(["owner", "brand_admin", "store_manager", "front_desk", "staff"]))
+@click.option("--store", "stores", multiple=True,
+              help="Only at this store (id or code); repeatable. Default: everywhere.")
+@with_app
+def user_remove_role(ref: str, role: str, stores: tuple[str, ...]) -> None:
+    """Take a role from a user (REF: id, email or phone); ends their sessions and tokens."""
+    from core.org.users import find_user, revoke_role
+
+    removed = revoke_role(ref, role, list(stores))
+    click.echo(_("Role %(role)s removed from %(name)s (%(n)d assignment(s)); their "
+                 "sessions and tokens have ended.", role=role,
+                 name=find_user(ref).name or ref, n=len(removed)))
+
+
+@user.command("deactivate")
+@click.argument("ref")
+@with_app
+def user_deactivate(ref: str) -> None:
+    """Switch a user's account off (REF: id, email or phone); ends their sessions and
+    tokens. Their data and history stay."""
+    from core.org.users import deactivate_user
+
+    row = deactivate_user(ref)
+    click.echo(_("%(name)s deactivated; their sessions and tokens have ended.",
+                 name=row.name or ref))

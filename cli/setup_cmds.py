@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import sys
+from typing import Any
 
 import click
 from flask_babel import gettext as _
@@ -13,7 +15,7 @@ from core import dbmigrate
 from core.extensions import db
 from core.models import RoleAssignment
 
-from .base import fail, get_app, with_app
+from .base import fail, get_app, use_mode, with_app
 
 
 def _owner_exists() -> bool:
@@ -22,17 +24,47 @@ def _owner_exists() -> bool:
     ).first() is not None
 
 
+def check_country(country: str | None) -> str | None:
+    """``--country`` upper-cased, or a usage error (exit 2) before anything changes."""
+    from core.phones import supported_regions
+
+    if country is None:
+        return None
+    code = country.strip().upper()
+    if code not in supported_regions():
+        raise click.BadParameter(_("Use a two-letter ISO country code such as CN."),
+                                 param_hint="--country")
+    return code
+
+
 def initialise(brand: str, owner_email: str | None, owner_password: str | None,
-               owner_name: str, locale: str, currency: str, timezone: str) -> None:
-    """Migrate, create the brand and the first owner; safe to run again."""
-    from core.org.brand import ensure_brand
+               owner_name: str, locale: str, currency: str, timezone: str,
+               country: str | None = None) -> None:
+    """Migrate, create the brand and the first owner; safe to run again.
+
+    ``country`` (default CN) is where phone numbers without a country code belong; given
+    on a re-run it changes the existing brand's country and nothing else."""
+    from core.org.brand import ensure_brand, update_brand
     from core.org.users import create_user
 
+    country = check_country(country)
+
+    app = get_app()
+    if not app.config.get("SECRET_KEY"):  # production makes its key here, on purpose only
+        from pathlib import Path
+
+        from core.config import ensure_secret_key
+
+        app.config["SECRET_KEY"] = ensure_secret_key(Path(app.config["INSTANCE_PATH"]))
     dbmigrate.upgrade()
     row, created = ensure_brand({"name": brand, "default_locale": locale, "currency": currency,
-                                 "timezone": timezone})
+                                 "timezone": timezone, "country": country or "CN"})
     click.echo(_("Brand %(name)s created.", name=row.name) if created
                else _("Brand %(name)s already exists; left unchanged.", name=row.name))
+    if not created and country is not None and country != row.country:
+        update_brand({"country": country})
+        click.echo(_("Phone numbers without a country code are now read as %(country)s "
+                     "numbers.", country=country))
     if _owner_exists():
         click.echo(_("An owner account already exists; left unchanged."))
         return
@@ -58,31 +90,65 @@ def initialise(brand: str, owner_email: str | None, owner_password: str | None,
 @click.option("--locale", default="zh_CN", show_default=True, type=click.Choice(["zh_CN", "en"]))
 @click.option("--currency", default="CNY", show_default=True)
 @click.option("--timezone", default="Asia/Shanghai", show_default=True)
+@click.option("--country", default=None, metavar="CC",
+              help="ISO 3166 country code where phone numbers without a country code "
+                   "belong (default CN).")
 @with_app
 def init(brand: str, owner_email: str | None, owner_password: str | None, owner_name: str,
-         locale: str, currency: str, timezone: str) -> None:
+         locale: str, currency: str, timezone: str, country: str | None) -> None:
     """Create the instance folder, database schema, brand and first owner (idempotent)."""
-    initialise(brand, owner_email, owner_password, owner_name, locale, currency, timezone)
+    initialise(brand, owner_email, owner_password, owner_name, locale, currency, timezone,
+               country)
     click.echo(_("Instance ready in %(path)s.", path=get_app().config["INSTANCE_PATH"]))
+
+
+def _as_demo(fn: Any) -> Any:
+    """``fulian demo`` is a demo deployment whatever FULIAN_ENV says: the sandbox
+    payment provider, the dev SMS provider and the demo licence key exist only there."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        use_mode("demo")
+        return fn(*args, **kwargs)
+    return wrapper
 
 
 @click.command()
 @click.option("--no-serve", is_flag=True, help="Load the demo data and exit.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@_as_demo
 @with_app
 def demo(no_serve: bool, host: str, port: int) -> None:
-    """Initialise a demo brand with stores, staff, services, customers and bookings."""
-    from core.demo import DEMO_OWNER_EMAIL, DEMO_PASSWORD, load_demo
+    """Initialise a demo brand with stores, staff, services, customers and bookings
+    (a demo deployment: sandbox payments, codes by SMS shown in the log)."""
+    from core.demo import DEMO_OWNER_EMAIL, DEMO_PASSWORD, license_paid_plugins, load_demo
 
     initialise("青玉 Jade Spa", DEMO_OWNER_EMAIL, DEMO_PASSWORD, "Demo Owner", "zh_CN", "CNY",
                "Asia/Shanghai")
+    enabled = license_paid_plugins()
+    if enabled:
+        click.echo(_("Paid plugins enabled with a demo licence: %(names)s.",
+                     names=", ".join(enabled)))
     summary = load_demo()
     click.echo(summary)
     click.echo(_("Log in as %(email)s with password %(password)s.", email=DEMO_OWNER_EMAIL,
                  password=DEMO_PASSWORD))
     if not no_serve:
-        _serve(host, port)
+        if enabled:  # their pages are mounted when the app is built: build it again
+            use_mode("demo")
+            with get_app().app_context():
+                _serve(host, port)
+        else:
+            _serve(host, port)
+
+
+def _ready() -> None:
+    """Refuse to start a production deployment that is not ready; print the warnings."""
+    from core import readiness
+
+    for line in readiness.as_text([f for f in readiness.require(get_app())
+                                   if f.level != "ok"]):
+        click.echo(line, err=True)
 
 
 def _serve(host: str, port: int) -> None:
@@ -91,6 +157,7 @@ def _serve(host: str, port: int) -> None:
     from core import jobs
 
     app = get_app()
+    _ready()
     jobs.start_worker_thread(app)
     click.echo(_("Serving on http://%(host)s:%(port)d/ (Ctrl+C to stop)", host=host, port=port))
     run_simple(host, port, app, threaded=True, use_reloader=False)
@@ -112,7 +179,23 @@ def worker(burst: bool) -> None:
     """Run background jobs (rq worker when FULIAN_REDIS_URL is set, else in-process)."""
     from core import jobs
 
+    _ready()
     jobs.run_worker(get_app(), burst=burst)
+
+
+@click.command()
+@with_app
+def check() -> None:
+    """Print whether this deployment is ready for production (exit 1 if not)."""
+    from core import readiness
+    from core.config import is_production
+
+    findings = readiness.check(get_app())
+    for line in readiness.as_text(findings):
+        click.echo(line)
+    errors = sum(f.level == "error" for f in findings)
+    if errors and is_production(get_app().config):
+        fail(_("%(n)d problem(s) keep this deployment from starting.", n=errors))
 
 
 @click.group(name="db")

@@ -13,11 +13,11 @@ from typing import Any
 from flask import Flask, abort, request
 from flask_smorest import Blueprint as SmorestBlueprint
 
-from . import audit, dbmigrate, i18n, jobs, ratelimit, theming  # noqa: F401 (dbmigrate registers Alembic config)
+from . import audit, dbmigrate, i18n, jobs, ratelimit, security, theming  # noqa: F401 (dbmigrate registers Alembic config)
 from .config import load_config
 from .db import configure_engine
 from .extensions import db, migrate
-from .plugins import PluginRegistry
+from .plugins import PluginRegistry, remember_licence_clock
 
 CORE_DIR = Path(__file__).resolve().parent
 MIGRATIONS_DIR = CORE_DIR / "migrations"
@@ -49,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None, extra_plugins: Iterable[Any
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
 
     with app.app_context():
+        remember_licence_clock()
         enabled = registry.enabled()
         translation_dirs = registry.call_flat("fulian_translation_dirs")
     i18n.init_app(app, translation_dirs)
@@ -65,6 +66,7 @@ def create_app(config: dict[str, Any] | None = None, extra_plugins: Iterable[Any
     app.register_blueprint(home.bp)
     web.init_app(app)
     ratelimit.init_app(app)
+    security.init_app(app)
     return app
 
 

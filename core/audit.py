@@ -3,6 +3,12 @@
 Hooked into the ORM flush rather than sprinkled over services so that no write path can
 forget it: any model with ``__audited__ = True`` gets a row per insert, update and delete
 with the actor from :func:`acting_as` and the changed values before and after.
+
+Identity events (logins, failed logins, logouts, SMS codes, sessions ended) change no
+audited model, so they are written explicitly with :func:`record_event` as rows of
+entity type ``auth``. Every entry written while a request is handled records the client
+address (``request.remote_addr``, which a trusted proxy fix may have rewritten): a
+stolen password shows up as logins from an unknown address.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any
 
+from flask import has_request_context, request
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
+from .db import write_transaction
+from .extensions import db
 from .models.system import AuditEntry
 
 _actor: ContextVar[tuple[int | None, str]] = ContextVar("fulian_actor", default=(None, "system"))
@@ -33,6 +42,61 @@ def acting_as(user_id: int | None, label: str) -> Iterator[None]:
 
 def current_actor() -> tuple[int | None, str]:
     return _actor.get()
+
+
+def client_ip() -> str | None:
+    """The address of the client of the current request, or None outside requests
+    (CLI, jobs). Read per call so that a proxy fix applied to the WSGI environ counts."""
+    if not has_request_context():
+        return None
+    return (request.remote_addr or "")[:45] or None
+
+
+#: the ``action`` of identity events (entity type ``auth``)
+AUTH_EVENTS = ("login", "login_failed", "logout", "sms_code", "sessions_ended")
+
+
+def record_event(action: str, user_id: int | None = None,
+                 details: dict[str, Any] | None = None, *,
+                 actor: tuple[int | None, str] | None = None,
+                 commit: bool = False) -> AuditEntry:
+    """Audit an identity event: ``entity_type`` is ``auth``, ``entity_id`` the user it
+    concerns (if known), ``after`` the details (never a password or a code: callers pass
+    identifiers through :func:`mask_login`).
+
+    ``actor`` defaults to the current one; a login names the user who logged in, since
+    nobody was acting before. By default the entry joins the caller's transaction (so it
+    stands or falls with what it records); ``commit=True`` writes it in its own short
+    transaction, for events whose own transaction rolled back, as a failed login's does.
+    """
+    if action not in AUTH_EVENTS:
+        raise ValueError(f"unknown identity event {action!r}")
+    actor_id, label = actor or current_actor()
+    entry = AuditEntry(actor_user_id=actor_id, actor=label, action=action,
+                       entity_type="auth",
+                       entity_id=None if user_id is None else str(user_id),
+                       before=None, after=_plain(details or {}), ip=client_ip())
+    if commit:
+        with write_transaction() as session:
+            session.add(entry)
+    else:
+        db.session.add(entry)
+    return entry
+
+
+def mask_login(login: str | None) -> str:
+    """An identifier as much as an auditor needs and no more: the first letter of an
+    e-mail's local part with its domain (``a***@example.com``), the last four digits of
+    a phone (``***1234``), nothing of anything else. What was typed may be a password in
+    the wrong box, so never more."""
+    text = (login or "").strip()
+    if "@" in text:
+        local, _at, domain = text.rpartition("@")
+        return f"{local[:1]}***@{domain[:100]}"
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 4 and all(ch.isdigit() or ch in "+-() " for ch in text):
+        return f"***{digits[-4:]}"
+    return "***" if text else ""  # neither shape: perhaps a password in the wrong box
 
 
 def _plain(value: Any) -> Any:
@@ -63,11 +127,12 @@ def _entity_id(obj: Any) -> str | None:
 
 def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
     user_id, label = current_actor()
+    ip = client_ip()
     entries: list[tuple[Any, AuditEntry]] = []
     for obj in list(session.new):
         if getattr(obj, "__audited__", False):
             entry = AuditEntry(actor_user_id=user_id, actor=label, action="create",
-                               entity_type=obj.__tablename__, before=None)
+                               entity_type=obj.__tablename__, before=None, ip=ip)
             entries.append((obj, entry))
     for obj in list(session.dirty):
         if not getattr(obj, "__audited__", False) or not session.is_modified(obj):
@@ -83,12 +148,12 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
         if after:
             session.add(AuditEntry(actor_user_id=user_id, actor=label, action="update",
                                    entity_type=obj.__tablename__, entity_id=_entity_id(obj),
-                                   before=before, after=after))
+                                   before=before, after=after, ip=ip))
     for obj in list(session.deleted):
         if getattr(obj, "__audited__", False):
             session.add(AuditEntry(actor_user_id=user_id, actor=label, action="delete",
                                    entity_type=obj.__tablename__, entity_id=_entity_id(obj),
-                                   before=_snapshot(obj), after=None))
+                                   before=_snapshot(obj), after=None, ip=ip))
     if entries:
         session.info.setdefault("fulian_audit_new", []).extend(entries)
 

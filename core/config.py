@@ -1,24 +1,55 @@
 """Settings: ``FULIAN_*`` environment variables over an instance folder.
 
 The instance folder holds everything that belongs to one deployment and must never be
-committed: the SQLite file of the embedded default, the generated secret key, installed
-licences and vendor public keys. Ops point ``FULIAN_INSTANCE`` elsewhere on real servers.
+committed: the SQLite file of the embedded default, the secret key, provider keys and
+certificates. Ops point ``FULIAN_INSTANCE`` elsewhere on real servers.
+
+**Production is the default.** ``FULIAN_ENV`` says what kind of deployment this is:
+``production`` (the default for ``fulian serve`` and gunicorn), ``demo`` (set by
+``fulian demo``) or ``test`` (set by the test suite). Only demo and test have the
+sandbox payment provider, the ``dev`` SMS provider and the demo licence key; production
+never makes up a secret key on its own (``fulian init`` writes one, or
+``FULIAN_SECRET_KEY`` gives it) and refuses to serve until :mod:`core.readiness` is
+satisfied.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 SECRET_FILE = "secret_key"
+ENVIRONMENTS = ("production", "demo", "test")
+
+
+def deployment_env(env: Any = None) -> str:
+    """``FULIAN_ENV`` checked: a typo must not silently turn a shop into a demo."""
+    env = os.environ if env is None else env
+    value = (env.get("FULIAN_ENV") or "production").strip().lower()
+    if value not in ENVIRONMENTS:
+        raise ValueError(f"FULIAN_ENV must be production, demo or test, not {value!r}")
+    return value
+
+
+def is_production(config: Any) -> bool:
+    """True unless the app was built explicitly for a demo or the tests."""
+    return config.get("FULIAN_ENV", "production") == "production"
 
 
 def instance_path(env: dict[str, str] | None = None) -> Path:
     """Resolve the instance folder (``FULIAN_INSTANCE``, default ``./instance``)."""
     env = os.environ if env is None else env
     return Path(env.get("FULIAN_INSTANCE") or "instance").resolve()
+
+
+def read_secret_key(folder: Path) -> str | None:
+    """The secret key file of the instance folder, if there is one."""
+    path = folder / SECRET_FILE
+    return (path.read_text().strip() or None) if path.exists() else None
 
 
 def ensure_secret_key(folder: Path) -> str:
@@ -37,6 +68,15 @@ def ensure_secret_key(folder: Path) -> str:
     return key
 
 
+def _flag(env: Any, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError(f"{name} must be 1 or 0, not {raw!r}")
+    return raw in ("1", "true", "yes", "on")
+
+
 def _whole(env: Any, name: str, default: int, most: int) -> int:
     """A whole-number setting; a typo stops the start with a message naming it."""
     raw = env.get(name)
@@ -45,6 +85,21 @@ def _whole(env: Any, name: str, default: int, most: int) -> int:
     if not raw.strip().isdigit() or int(raw) > most:
         raise ValueError(f"{name} must be a whole number from 0 to {most}, not {raw!r}")
     return int(raw)
+
+
+def _networks(env: Any, name: str) -> list[str]:
+    """Comma-separated CIDRs (``10.20.0.0/16, fd00::/8``); a typo stops the start."""
+    found = []
+    for part in (env.get(name) or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(f"{name} must list networks like 10.20.0.0/16, "
+                             f"not {part!r}") from None
+    return found
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -58,11 +113,19 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     folder = Path(overrides.pop("INSTANCE_PATH", None) or instance_path()).resolve()
     folder.mkdir(parents=True, exist_ok=True)
 
+    mode = deployment_env({"FULIAN_ENV": overrides.pop("FULIAN_ENV", None)
+                           or env.get("FULIAN_ENV")})
+    production = mode == "production"
     database_url = env.get("FULIAN_DATABASE_URL") or f"sqlite:///{folder / 'fulian.db'}"
-    secret = env.get("FULIAN_SECRET_KEY") or ensure_secret_key(folder)
+    # Production never invents a key at start: several app servers would each make their
+    # own and log everybody out in turn. ``fulian init`` writes it on purpose.
+    secret = env.get("FULIAN_SECRET_KEY") or (
+        read_secret_key(folder) if production else ensure_secret_key(folder))
     key_paths = [p for p in (env.get("FULIAN_LICENSE_PUBLIC_KEYS") or "").split(os.pathsep) if p]
 
     config: dict[str, Any] = {
+        "FULIAN_ENV": mode,
+        "DEBUG": False,
         "INSTANCE_PATH": str(folder),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
@@ -75,10 +138,41 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": env.get("FULIAN_DEFAULT_LOCALE") or "zh_CN",
         "FULIAN_COMMISSION_BPS": _whole(env, "FULIAN_COMMISSION_BPS", 0, 10_000),
         "FULIAN_DEPOSIT_HOLD_MIN": _whole(env, "FULIAN_DEPOSIT_HOLD_MIN", 15, 24 * 60),
+        # page sessions end after this long without a request, and after this long in
+        # any case (core.auth.sessions); the cookie expires with the absolute lifetime
+        "FULIAN_SESSION_IDLE_MINUTES": _whole(env, "FULIAN_SESSION_IDLE_MINUTES", 120,
+                                              30 * 24 * 60),
+        "FULIAN_SESSION_MAX_HOURS": _whole(env, "FULIAN_SESSION_MAX_HOURS", 168, 366 * 24),
         "FULIAN_SANDBOX_SECRET": env.get("FULIAN_SANDBOX_SECRET") or None,
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # HTTPS-only cookies: on by default in production (FULIAN_SECURE_COOKIES=0 for a
+        # shop served over plain HTTP on a closed network, which `fulian check` flags)
+        "SESSION_COOKIE_SECURE": _flag(env, "FULIAN_SECURE_COOKIES", production),
+        "FULIAN_PUBLIC_URL": (env.get("FULIAN_PUBLIC_URL") or "").rstrip("/") or None,
+        "FULIAN_SMS_PROVIDER": (env.get("FULIAN_SMS_PROVIDER") or "").strip()
+        or (None if production else "dev"),
+        "FULIAN_SMS_LOGIN": _flag(env, "FULIAN_SMS_LOGIN", True),
+        # reverse proxies in front of the app whose X-Forwarded-* headers are believed
+        # (0: none, so a client cannot spoof its address; 1: one nginx)
+        "FULIAN_TRUSTED_PROXIES": _whole(env, "FULIAN_TRUSTED_PROXIES", 0, 5),
+        # intranet networks webhooks may post to on purpose (a brand's ERP on 10.x);
+        # every other private, loopback or link-local target is refused
+        "FULIAN_WEBHOOK_ALLOWED_NETWORKS": _networks(env, "FULIAN_WEBHOOK_ALLOWED_NETWORKS"),
     }
+    # Plugins read their own FULIAN_<PLUGIN>_* settings from app.config like the core's
+    # (tests override them the same way); the core does not need to know their names.
+    for name, value in env.items():
+        if name.startswith("FULIAN_") and name not in config:
+            config[name] = value
     config.update(overrides)
+    for name in ("FULIAN_SESSION_IDLE_MINUTES", "FULIAN_SESSION_MAX_HOURS"):
+        if not config[name]:  # zero would log everybody out at once
+            raise ValueError(f"{name} must be at least 1")
+    config.setdefault("PERMANENT_SESSION_LIFETIME",
+                      timedelta(hours=config["FULIAN_SESSION_MAX_HOURS"]))
+    if production:  # nothing an override or FLASK_DEBUG says turns debugging on here
+        config["DEBUG"] = False
+        config["PROPAGATE_EXCEPTIONS"] = False
     return config

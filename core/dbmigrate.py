@@ -73,3 +73,33 @@ def history() -> list[str]:
 def _script() -> ScriptDirectory:
     config = current_app.extensions["migrate"].migrate.get_config()
     return ScriptDirectory.from_config(config)
+
+
+def pending() -> bool:
+    """Whether the database lacks migrations the installed code has (``fulian db
+    upgrade`` not run after an upgrade or a plugin install). Revisions the code does not
+    know (a plugin uninstalled since) are left out; :func:`unknown` lists them."""
+    script = _script()
+    known = [rev for rev in _applied() if _known(script, rev)]
+    reached = {sc.revision for sc in script.iterate_revisions(known, "base")} \
+        if known else set()
+    return not set(script.get_heads()) <= reached
+
+
+def unknown() -> list[str]:
+    """Applied revisions this code does not know: a plugin whose tables are in the
+    database was uninstalled, or the code is older than the database."""
+    script = _script()
+    return [rev for rev in _applied() if not _known(script, rev)]
+
+
+def _applied() -> tuple[str, ...]:
+    with db.engine.connect() as conn:
+        return tuple(MigrationContext.configure(conn).get_current_heads())
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # alembic raises its own ResolutionError family for unknown ids
+        return False

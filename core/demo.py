@@ -161,3 +161,39 @@ def _pay_deposit_online(booking: Booking) -> None:
     payment = orders.start_online(order.id, "sandbox", order.deposit, provider.new_reference())
     body = sandbox.notice_body(payment.external_ref, payment.amount)
     callbacks.handle("sandbox", body, {sandbox.SIGNATURE_HEADER: sandbox.sign(body)})
+
+
+def license_paid_plugins() -> list[str]:
+    """Demo deployments only: license every installed paid plugin with the demo key (a
+    year, ten stores) and enable them, so a newcomer sees the whole product at once.
+    Returns the plugins it enabled. Production never trusts the demo key."""
+    from datetime import date
+
+    from flask import current_app
+
+    from . import licensing
+    from .models import InstalledLicense
+    from .org.brand import get_brand
+
+    if current_app.config.get("FULIAN_ENV") != "demo":
+        return []
+    registry = plugins()
+    paid = sorted(n for n, p in registry.installed.items() if p.meta.paid)
+    if not paid:
+        return []
+    if not registry.license_status().valid:
+        document = licensing.issue(
+            licensing.demo_private_pem(), deployment_id=get_brand().deployment_id,
+            licensee=_("Demo"), plugins=paid, max_stores=10,
+            expires_at=date.today() + timedelta(days=365))
+        with write_transaction() as session:
+            session.add(InstalledLicense(document=document))
+        registry.refresh()
+    enabled = []
+    for name in paid:
+        needs = registry.installed[name].meta.requires
+        if not registry.is_enabled(name) and registry.license_status().covers(name) \
+                and all(registry.is_enabled(r) for r in needs):
+            registry.set_enabled(name, True)
+            enabled.append(name)
+    return enabled

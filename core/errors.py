@@ -43,6 +43,18 @@ class Conflict(FulianError):
     status = 409
 
 
+class TooManyRequests(FulianError):
+    """Asked too often (429). ``retry_after`` is how many seconds to wait: the API sends
+    it as ``Retry-After``, pages say it in words."""
+
+    status = 429
+
+    def __init__(self, message: Any, *, retry_after: int,
+                 field_errors: dict[str, list[Any]] | None = None):
+        super().__init__(message, field_errors=field_errors)
+        self.retry_after = max(1, int(retry_after))
+
+
 class RuleViolation(Conflict):
     """Well-formed input that the business rules refuse (e.g. a staff member who does
     not perform the service). 409, not 422: the request is valid, the state says no."""

@@ -213,19 +213,39 @@ def fulian_account_tenders() -> list[Any] | None:
 
 @hookspec
 def fulian_payment_providers() -> list[Any] | None:
-    """Return payment provider objects (``code``, ``label``, ``start(payment)``,
-    ``verify(callback)``).
+    """Return online payment providers: instances of
+    :class:`core.finance.providers.PaymentProvider` subclasses.
 
-    Providers are looked up by ``code`` when an order is paid online.
+    The core drives each payment through the provider's lifecycle — ``start`` (after the
+    pending payment is committed), ``verify`` and ``acknowledge`` (its notifications, at
+    ``/api/v1/payments/<code>/notify``), ``query`` (lost notifications), ``refund`` and
+    ``query_refund``, ``close``, ``statement`` — and adds what every provider needs:
+    freshness and replay checks, settling at most once, the ledger. A provider whose
+    ``readiness()`` lists problems is not offered to customers, and keeps a production
+    deployment from starting. Called whenever the providers are looked up.
+
+    Example (plugins/wechatpay, plugins/alipay are complete ones)::
+
+        @hookimpl
+        def fulian_payment_providers():
+            return [UnionPayProvider()]
     """
 
 
 @hookspec
 def fulian_sms_providers() -> list[Any] | None:
-    """Return SMS provider objects with ``code`` and ``send(phone, text)``.
+    """Return SMS providers: instances of :class:`core.sms.SmsProvider` subclasses,
+    with ``code``, ``readiness()`` and ``send(message: OutgoingSms) -> SmsReceipt``.
 
-    The deployment setting chooses one by ``code``; the core ships a development provider
-    that logs the message.
+    ``FULIAN_SMS_PROVIDER`` chooses one by ``code``; :func:`core.sms.send` calls it
+    outside any transaction and records the outbox row. Demo and test deployments also
+    have the built-in ``dev`` provider, which only logs.
+
+    Example (plugins/tencent_sms is a complete one)::
+
+        @hookimpl
+        def fulian_sms_providers():
+            return [AliyunSmsProvider()]
     """
 
 

@@ -191,10 +191,23 @@ def stop_worker_thread(app: Flask, timeout: float = 5.0) -> None:
         backend.stop_thread(timeout)
 
 
+def _core_periodic() -> list[PeriodicJob]:
+    """The core's own periodic work: asking payment providers what their lost
+    notifications would have said (:mod:`core.finance.polling`), and remembering the
+    latest day seen for licence checks."""
+    from .finance import polling
+    from .plugins import remember_licence_clock
+
+    return [("core.poll_payments", 60, polling.poll),
+            ("core.licence_clock", 3600, remember_licence_clock)]
+
+
 def periodic_jobs(app: Flask) -> list[PeriodicJob]:
-    """``(name, every_seconds, callable)`` of the enabled plugins' ``fulian_periodic_jobs``."""
+    """``(name, every_seconds, callable)``: the core's, then those of the enabled
+    plugins' ``fulian_periodic_jobs``."""
     with app.app_context():
-        items = app.extensions["fulian_plugins"].call_flat("fulian_periodic_jobs")
+        items = [*_core_periodic(),
+                 *app.extensions["fulian_plugins"].call_flat("fulian_periodic_jobs")]
     out: list[PeriodicJob] = []
     seen: set[str] = set()
     for item in items:
@@ -581,7 +594,8 @@ def _run(path: str, args: list[Any], kwargs: dict[str, Any]) -> None:
 
 
 def _run_periodic(name: str) -> None:
-    """rq entry point of a periodic job, looked up by name among enabled plugins."""
+    """rq entry point of a periodic job, looked up by name (the core's or an enabled
+    plugin's)."""
     app = _worker_app()
     for job_name, _every, fn in periodic_jobs(app):
         if job_name == name:

@@ -6,12 +6,19 @@ number of active stores and the expiry date. The vendor signs the canonical JSON
 payload (sorted keys, no spaces) with a private key that never leaves the vendor; each
 deployment holds only the public key(s). Verification is offline: private deployments
 may have no internet.
+
+Which keys are trusted is not up to the deployment's own writable files: the vendor's
+public keys ship inside the distribution (``core/license_keys/*.pem``) and an operator
+may add keys through configuration (``FULIAN_LICENSE_PUBLIC_KEYS``), never through the
+instance folder the app itself writes to. Demo deployments (and only they) also trust a
+well-known demo key, so that ``fulian demo`` can show the paid plugins.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -29,7 +36,10 @@ from flask_babel import lazy_gettext as _l
 
 from .errors import FulianError
 
-KEY_DIR = "license_keys"
+#: the vendor's public keys, shipped with the code
+SHIPPED_KEYS = Path(__file__).resolve().parent / "license_keys"
+#: seed of the demo key: public on purpose, so trusted by demo deployments only
+DEMO_SEED = hashlib.sha256(b"fulian demo licences: trusted only by FULIAN_ENV=demo").digest()
 
 
 class LicenseError(FulianError):
@@ -95,13 +105,21 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
     return key
 
 
-def public_key_paths(instance_path: str | Path, configured: list[str]) -> list[Path]:
-    """Configured key files plus every ``*.pem`` in ``<instance>/license_keys/``."""
-    paths = [Path(p) for p in configured]
-    folder = Path(instance_path) / KEY_DIR
-    if folder.is_dir():
-        paths.extend(sorted(folder.glob("*.pem")))
-    return paths
+def public_key_paths(configured: list[str]) -> list[Path]:
+    """The shipped vendor keys plus the files the operator configured."""
+    shipped = sorted(SHIPPED_KEYS.glob("*.pem")) if SHIPPED_KEYS.is_dir() else []
+    return [*shipped, *(Path(p) for p in configured)]
+
+
+def demo_private_pem() -> bytes:
+    """The demo signing key (``fulian demo`` licenses itself with it)."""
+    return Ed25519PrivateKey.from_private_bytes(DEMO_SEED).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+
+
+def demo_public_key() -> Ed25519PublicKey:
+    return Ed25519PrivateKey.from_private_bytes(DEMO_SEED).public_key()
 
 
 def issue(

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
@@ -23,10 +24,11 @@ import pluggy
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import hookspecs, licensing
+from .db import WRITE_OPTION
 from .errors import FulianError, NotFound
 from .extensions import db
 from .hookspecs import hookimpl
@@ -237,6 +239,41 @@ class PluginRegistry:
         self.refresh()
 
 
+def trusted_keys() -> list[Any]:
+    """The vendor keys shipped with the code, the operator's configured ones and, in a
+    demo deployment only, the demo key."""
+    paths = licensing.public_key_paths(current_app.config["FULIAN_LICENSE_PUBLIC_KEYS"])
+    keys = [licensing.load_public_key(p.read_bytes()) for p in paths if p.is_file()]
+    if current_app.config.get("FULIAN_ENV") == "demo":
+        keys.append(licensing.demo_public_key())
+    return keys
+
+
+def licence_today(conn: Connection) -> date:
+    """Today for licence checks: never earlier than the latest day this deployment has
+    already seen, so setting the clock back revives no expired licence."""
+    seen = conn.scalar(select(func.max(InstalledLicense.clock_seen)))
+    today = date.today()
+    return seen if seen is not None and seen > today else today
+
+
+def remember_licence_clock() -> None:
+    """Record today as seen (at start and hourly; never inside a request's own
+    transaction, which may hold SQLite's write lock)."""
+    try:
+        with db.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, \
+                conn.begin():
+            newest = conn.scalar(select(func.max(InstalledLicense.id)))
+            if newest is not None:
+                conn.execute(update(InstalledLicense).where(
+                    InstalledLicense.id == newest,
+                    (InstalledLicense.clock_seen.is_(None))
+                    | (InstalledLicense.clock_seen < date.today())
+                ).values(clock_seen=date.today()))
+    except SQLAlchemyError:  # not migrated yet
+        log.debug("licence clock not recorded", exc_info=True)
+
+
 def verify_here(conn: Connection, document: str) -> licensing.License:
     """Verify a licence document for this deployment, its keys and its active stores
     now; raise LicenseError with the reason. Used at install time and whenever
@@ -247,10 +284,8 @@ def verify_here(conn: Connection, document: str) -> licensing.License:
     stores = conn.scalar(
         select(func.count()).select_from(Store).where(Store.status == "active")
     ) or 0
-    paths = licensing.public_key_paths(current_app.config["INSTANCE_PATH"],
-                                       current_app.config["FULIAN_LICENSE_PUBLIC_KEYS"])
-    keys = [licensing.load_public_key(p.read_bytes()) for p in paths if p.is_file()]
-    return licensing.verify(document, keys, deployment_id=deployment_id, active_stores=stores)
+    return licensing.verify(document, trusted_keys(), deployment_id=deployment_id,
+                            active_stores=stores, today=licence_today(conn))
 
 
 def license_status(conn: Connection) -> LicenseStatus:

@@ -1,5 +1,10 @@
 """Rate limits on the endpoints attackers hammer: login, SMS codes, booking creation.
 
+Every route that sends an SMS code (``POST /api/v1/auth/sms-code`` and the code step of
+``/me/login``) is limited per client address and per phone number (E.164). The
+per-phone limit is enforced again by the service in the database
+(:func:`core.auth.sms.request_code`), so it holds across app servers and without Redis.
+
 One Flask-Limiter per app (state must not leak between app instances), counting in
 Redis when ``FULIAN_REDIS_URL`` is set (shared by all workers) and in memory in the
 embedded mode. Limits are attached to endpoints by name after the blueprints are
@@ -9,9 +14,15 @@ with ``Retry-After``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
+
 from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+from . import phones
+from .auth.sms import CODE_LIMITS
 
 #: endpoint -> limits (per client IP unless a key function is given below)
 LIMITS: dict[str, str] = {
@@ -24,14 +35,40 @@ LIMITS: dict[str, str] = {
 
 
 def _sms_phone() -> str:
+    """The number a code goes to, in E.164: "138 0013 8000" and "+8613800138000" share
+    one budget. An invalid number (answered 422 anyway) counts as typed."""
     data = request.get_json(silent=True)
     phone = data.get("phone") if isinstance(data, dict) else request.form.get("phone")
-    return f"phone:{phone}" if isinstance(phone, str) else get_remote_address()
+    if not isinstance(phone, str):
+        return get_remote_address()
+    return f"phone:{phones.lookup_key(phone) or phone.strip()[:64]}"
 
 
-#: extra per-subject limits: endpoint -> (limits, key function)
-PER_SUBJECT = {
-    "auth.sms_code": ("1 per 30 seconds; 10 per day", _sms_phone),
+def _not_sending_code() -> bool:
+    """True unless this is the customer login page asking for a code (its other step,
+    entering the code, has the page's own limit)."""
+    if request.method != "POST":
+        return True
+    return bool(request.form.get("code")) or request.form.get("step") == "code"
+
+
+def _limit_spec(limits: tuple[tuple[timedelta, int], ...]) -> str:
+    return "; ".join(f"{count} per {int(window.total_seconds())} seconds"
+                     for window, count in limits)
+
+
+#: codes per phone, as the service counts them in the database (this copy keeps the load
+#: off the database while Redis is up)
+SMS_PER_PHONE = _limit_spec(CODE_LIMITS)
+#: codes per client address, on every route that sends one
+SMS_PER_CLIENT = "5 per minute; 30 per hour"
+
+#: extra limits: endpoint -> [(limits, key function, exempt-when)]; key None = client IP
+PER_SUBJECT: dict[str, list[tuple[str, Callable[[], str] | None,
+                                  Callable[[], bool] | None]]] = {
+    "auth.sms_code": [(SMS_PER_PHONE, _sms_phone, None)],
+    "account.customer_login": [(SMS_PER_CLIENT, None, _not_sending_code),
+                               (SMS_PER_PHONE, _sms_phone, _not_sending_code)],
 }
 
 
@@ -46,9 +83,8 @@ def init_app(app: Flask) -> Limiter:
         if view is None:
             continue
         wrapped = limiter.limit(spec)(view)
-        extra = PER_SUBJECT.get(endpoint)
-        if extra is not None:
-            wrapped = limiter.limit(extra[0], key_func=extra[1])(wrapped)
+        for extra, key_func, exempt_when in PER_SUBJECT.get(endpoint, []):
+            wrapped = limiter.limit(extra, key_func=key_func, exempt_when=exempt_when)(wrapped)
         app.view_functions[endpoint] = wrapped
     app.extensions["fulian_limiter"] = limiter
     return limiter

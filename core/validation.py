@@ -35,7 +35,9 @@ _MARSHMALLOW_DEFAULTS = (
     _l("Must be greater than or equal to 1 and less than or equal to 2147483647."),
 )
 
-PHONE_PATTERN = r"^\+?[0-9][0-9 \-]{5,30}$"
+#: the shape of a phone number as people type it ("+86 138 0013 8000", "(202) 555-0143");
+#: loose on purpose: :mod:`core.phones` checks the number against its numbering plan
+PHONE_PATTERN = r"^\(?\+?[0-9][0-9 ().\-]{5,30}$"
 PHONE_RE = re.compile(PHONE_PATTERN)
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -73,7 +75,10 @@ def rule(pattern: str, message: Any) -> ma.validate.Regexp:
     return ma.validate.Regexp(pattern, error=str(message))
 
 
-not_blank = rule(r"^\s*\S", _l("Must not be empty."))
+#: "blank" spelt out: Python's \s also matches \x1c-\x1f and \x85, JavaScript's (the
+#: document's regex dialect) also \ufeff; the union keeps both readings identical
+_BLANK = r"\s\x1c-\x1f\u0085\ufeff"
+not_blank = rule(rf"^[{_BLANK}]*[^{_BLANK}]", _l("Must not be empty."))
 valid_phone = rule(PHONE_PATTERN, _l("Not a valid phone number."))
 valid_color = rule(COLOR_RE.pattern, _l("Use a colour like #0f766e."))
 valid_code = rule(CODE_RE.pattern, _l("Use 1-40 lowercase letters, digits, '-' or '_', "
@@ -129,6 +134,19 @@ class MinorUnits(ma.fields.Integer):
         return value
 
 
+#: what the document says about every phone field: the pattern is only the shape; whether
+#: such a number exists depends on the numbering plan of its country (libphonenumber's
+#: metadata), which no pattern can carry, so the service checks it (:mod:`core.phones`).
+PHONE_DESCRIPTION = (
+    "A phone number: E.164 (+8613800138000), 00 and the country code, or a national "
+    "number of the brand's country (138 0013 8000). Stored and returned in E.164. A "
+    "number that matches the pattern but cannot exist in its country's numbering plan "
+    "is refused with 422 and an error on this field.")
+
+
 def phone_field(**kwargs: Any) -> ma.fields.String:
-    """A phone number whose rule is visible in the OpenAPI document (as a pattern)."""
-    return ma.fields.String(validate=valid_phone, **kwargs)
+    """A phone number whose rule is visible in the OpenAPI document: its shape as a
+    pattern, the numbering-plan check in the description, an example that passes it."""
+    metadata = {"description": PHONE_DESCRIPTION, "example": "+8613800138000",
+                **kwargs.pop("metadata", {})}
+    return ma.fields.String(validate=valid_phone, metadata=metadata, **kwargs)

@@ -15,6 +15,21 @@ How it works:
   attempt; the delivery is retried after :func:`backoff` (60 s, 120 s, ... capped at one
   hour) until :data:`MAX_ATTEMPTS` attempts were made, then it is ``failed``. Admins can
   :func:`replay` any delivery.
+* **Only public targets.** A webhook is a request our server makes to a URL an admin
+  typed: pointed at ``127.0.0.1``, the office network or the cloud metadata service
+  (``169.254.169.254``) it would reach systems the admin cannot. Such targets (loopback,
+  private, CGNAT, link-local, unique-local, multicast, reserved, unspecified, their
+  IPv4-mapped IPv6 forms, and metadata host names) are refused when the subscription is
+  made (422 on ``url``) and again at every delivery, because DNS may answer differently
+  later: the name is resolved, every address checked, and the connection opened to the
+  checked address itself (TLS still verifies the certificate against the host name), so a
+  rebinding DNS server cannot swap the address in between. A refused delivery fails at
+  once, without retries. ``FULIAN_WEBHOOK_ALLOWED_NETWORKS`` (CIDRs) lets an operator
+  allow an intranet system on purpose, such as a brand's ERP on 10.x.
+* **Nothing of the answer is kept** but its status code: ``last_error`` says
+  ``HTTP 500 Internal Server Error`` (the standard phrase, not the receiver's) or the
+  class of the network error, so the delivery log cannot be used to read another
+  system's pages.
 * **At most one sender per attempt.** A ``deliver`` job carries the attempt count it was
   scheduled for and claims the delivery with a conditional ``UPDATE`` before posting, so a
   replay racing a scheduled retry cannot post twice for the same attempt.
@@ -27,19 +42,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
+from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
@@ -47,13 +66,14 @@ from sqlalchemy import select, update
 from . import jobs
 from . import validation as v
 from .db import utcnow, write_transaction
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, ValidationFailed
 from .extensions import db
 from .models import Booking, Customer, Store, WebhookDelivery, WebhookSubscription
 
 __all__ = [
-    "EVENTS", "MAX_ATTEMPTS", "TIMEOUT_SECONDS", "backoff", "booking_data",
-    "create_subscription", "customer_data", "deactivate_subscription", "deliver",
+    "EVENTS", "MAX_ATTEMPTS", "TIMEOUT_SECONDS", "TargetRefused", "address_problem",
+    "backoff", "booking_data", "check_target", "create_subscription", "customer_data",
+    "deactivate_subscription", "deliver",
     "delete_subscription", "deliveries_for", "get_delivery", "get_subscription",
     "list_subscriptions", "record", "record_booking", "record_customer", "replay", "sign",
     "verify_signature",
@@ -73,7 +93,7 @@ TIMEOUT_SECONDS = 5
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP = timedelta(hours=1)
 SIGNATURE_TOLERANCE = 300
-ERROR_EXCERPT = 500  # characters of a failed response or exception kept in last_error
+ERROR_EXCERPT = 500  # characters of last_error at most
 USER_AGENT = "Fulian-Webhooks/1"
 JOB = "core.webhooks:deliver"
 
@@ -115,6 +135,174 @@ def verify_signature(secret: str, timestamp: int | str, body: bytes | str, signa
                                signature.strip().encode("ascii", "replace"))
 
 
+# ------------------------------------------------------------------- target checks
+
+#: host names of cloud metadata services: refused whatever they resolve to
+METADATA_HOSTS = frozenset({
+    "metadata", "metadata.google.internal", "metadata.goog", "instance-data",
+    "instance-data.ec2.internal", "metadata.tencentyun.com", "metadata.azure.internal",
+})
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TargetRefused(Exception):
+    """The URL's host is, or resolves to, an address webhooks may not reach.
+
+    ``str()`` is the reason without the address (it goes into the delivery log, which
+    admins read); ``address`` is for the server log.
+    """
+
+    def __init__(self, reason: str, address: str | None = None) -> None:
+        super().__init__(reason)
+        self.address = address
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """Every IPv4/IPv6 address ``host`` resolves to now, in the resolver's order (an IP
+    literal resolves to itself). Network errors (``socket.gaierror``) propagate. Tests
+    replace this function to play a DNS server that changes its answers."""
+    found: list[str] = []
+    for family, _, _, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        if family in (socket.AF_INET, socket.AF_INET6) and sockaddr[0] not in found:
+            found.append(str(sockaddr[0]))
+    return found
+
+
+def _allowed_networks() -> list[_IPNetwork]:
+    """``FULIAN_WEBHOOK_ALLOWED_NETWORKS`` of the current app (a list, or a
+    comma-separated string from an override); malformed entries are logged and skipped."""
+    raw = current_app.config.get("FULIAN_WEBHOOK_ALLOWED_NETWORKS") or []
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    networks: list[_IPNetwork] = []
+    for item in raw:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            log.warning("FULIAN_WEBHOOK_ALLOWED_NETWORKS: ignoring %r", text)
+    return networks
+
+
+def _embedded_ipv4(ip: _IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries and may be routed to: IPv4-mapped
+    (``::ffff:127.0.0.1``), 6to4, Teredo and NAT64."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in _NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def _kind(ip: _IPAddress) -> str | None:
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip in _CGNAT:
+        return "shared (CGNAT)"
+    if ip.is_private:
+        return "private"
+    if ip.is_reserved or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local):
+        return "reserved"
+    if not ip.is_global:
+        return "non-public"
+    return None
+
+
+def address_problem(address: str, allowed: list[_IPNetwork] | None = None) -> str | None:
+    """Why webhooks may not post to ``address`` (``"loopback"``, ``"private"``, ...), or
+    ``None`` when it is a public address or inside one of the ``allowed`` networks
+    (default: ``FULIAN_WEBHOOK_ALLOWED_NETWORKS``)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone index
+    except ValueError:
+        return "invalid"
+    if allowed is None:
+        allowed = _allowed_networks()
+    candidates: list[_IPAddress] = [*_embedded_ipv4(ip), ip]
+    if any(c in net for c in candidates for net in allowed if c.version == net.version):
+        return None
+    for candidate in candidates:
+        kind = _kind(candidate)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _checked_addresses(host: str, port: int) -> list[str]:
+    """The addresses to connect to for ``host``, every one of them checked; raises
+    :class:`TargetRefused` if any is refused and ``OSError`` if the name does not
+    resolve. ``localhost`` names are loopback without asking DNS (RFC 6761)."""
+    host = host.lower().rstrip(".")
+    if host in METADATA_HOSTS:
+        raise TargetRefused("target refused: cloud metadata host name", host)
+    if host == "localhost" or host.endswith(".localhost"):
+        addresses = ["127.0.0.1", "::1"]
+    elif _literal(host):
+        addresses = [host]
+    else:
+        addresses = _resolve(host, port)
+    if not addresses:
+        raise socket.gaierror(f"{host} has no address")
+    allowed = _allowed_networks()
+    for address in addresses:
+        kind = address_problem(address, allowed)
+        if kind is not None:
+            raise TargetRefused(f"target refused: {kind} address (an operator can allow "
+                                f"intranet networks with FULIAN_WEBHOOK_ALLOWED_NETWORKS)",
+                                address)
+    return addresses
+
+
+def check_target(url: str) -> None:
+    """Raise ValidationFailed (422 on ``url``) if ``url`` points at an address webhooks may
+    not reach. A name that does not resolve yet is accepted: every delivery checks again.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        _checked_addresses(host, port)
+    except TargetRefused as exc:
+        if host.lower().rstrip(".") in METADATA_HOSTS:
+            message = gettext("Webhooks cannot be sent to a cloud metadata service.")
+        elif _literal(host):
+            message = gettext("Webhooks cannot be sent to a loopback, private, link-local "
+                              "or other non-public address. If this is an intranet system "
+                              "on purpose, ask the operator to allow its network.")
+        else:
+            message = gettext("This host name resolves to a loopback, private, link-local "
+                              "or other non-public address, where webhooks cannot be sent. "
+                              "If this is an intranet system on purpose, ask the operator "
+                              "to allow its network.")
+        log.info("webhook target %s refused (%s)", url, exc.address)
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"url": [message]}) from None
+    except (OSError, ValueError, UnicodeError):
+        return  # not resolvable now (or not at all): the delivery will say so
+
+
 # --------------------------------------------------------------------- subscriptions
 
 
@@ -150,11 +338,13 @@ class SubscriptionSchema(ma.Schema):
 
 def create_subscription(url: str, events: list[str], secret: str | None = None
                         ) -> WebhookSubscription:
-    """Subscribe ``url`` to ``events``; raises ValidationFailed (422) for a bad URL, an
-    unknown event or a malformed secret. Without ``secret`` one is generated; it is on the
+    """Subscribe ``url`` to ``events``; raises ValidationFailed (422) for a bad URL (or one
+    whose host is not a public address, see :func:`check_target`), an unknown event or a
+    malformed secret. Without ``secret`` one is generated; it is on the
     returned object, which is the only time the API shows it."""
     values = v.load(SubscriptionSchema(), {"url": url, "events": list(events or []),
                                            "secret": secret})
+    check_target(values["url"])
     with write_transaction() as session:
         sub = WebhookSubscription(url=values["url"], events=list(values["events"]),
                                   secret=values["secret"] or secrets.token_hex(32),
@@ -292,30 +482,96 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** attempts), BACKOFF_CAP)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer to log, not to follow (a signed POST would become a GET)."""
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Opens its socket to an address checked beforehand, never to a fresh DNS answer.
+    ``http.client`` follows no redirects: a 3xx is an answer to log (a signed POST must
+    not turn into a GET elsewhere)."""
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-    """POST; return (status code, response excerpt). Network errors raise OSError."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"refusing to post to {url!r}")
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    opener = urllib.request.build_opener(_NoRedirect)
-    try:
-        with opener.open(request, timeout=TIMEOUT_SECONDS) as resp:
-            return resp.status, resp.read(ERROR_EXCERPT).decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
+def _tls_context() -> ssl.SSLContext:
+    """Certificates checked against the system's CAs and the host name (tests trust
+    their own CA here)."""
+    return ssl.create_default_context()
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to a checked address, the certificate verified against the host name (SNI
+    and hostname check use ``host``, not the address)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=_tls_context())
+        self.address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
         try:
-            text = exc.read(ERROR_EXCERPT).decode("utf-8", "replace")
-        except OSError:
-            text = ""
+            self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST ``body`` to ``url``; return the status code (the body is never read).
+
+    Raises :class:`TargetRefused` for a refused target and ``OSError`` for network
+    errors. The addresses are tried in the resolver's order until one accepts the
+    connection; the request is sent once, on that connection only.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"refusing to post to {url!r}")
+    host = parts.hostname
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
+    failure: OSError | None = None
+    for address in _checked_addresses(host, port):
+        conn = kind(host, port, address, TIMEOUT_SECONDS)
+        try:
+            try:
+                conn.connect()
+            except OSError as exc:  # next address (e.g. no IPv6 route): nothing was sent
+                failure = exc
+                continue
+            conn.request("POST", target, body=body, headers=headers)
+            return conn.getresponse().status
         finally:
-            exc.close()
-        return exc.code, text
+            conn.close()
+    raise failure or OSError(f"no address to connect to for {host}")
+
+
+#: a fixed description per network error class: exception texts (which may quote the
+#: other side) stay out of ``last_error``, which admins read; the server log has them
+_NETWORK_ERRORS = {
+    "TimeoutError": "timed out",
+    "ConnectionRefusedError": "connection refused",
+    "ConnectionResetError": "connection reset",
+    "gaierror": "host name not resolved",
+    "SSLCertVerificationError": "TLS certificate not trusted",
+    "RemoteDisconnected": "closed the connection without answering",
+}
+
+
+def _http_error(code: int) -> str:
+    """``HTTP 500 Internal Server Error``: the standard phrase, not the receiver's."""
+    try:
+        return f"HTTP {code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"HTTP {code}"
+
+
+def _network_error(exc: BaseException) -> str:
+    name = type(exc).__name__
+    what = _NETWORK_ERRORS.get(name)
+    return f"{name}: {what}" if what else name
 
 
 def deliver(delivery_id: int, attempt: int | None = None) -> None:
@@ -359,12 +615,19 @@ def deliver(delivery_id: int, attempt: int | None = None) -> None:
     }
     code: int | None = None
     error: str | None = None
+    detail = ""  # for the server log only
+    refused = False
     try:
-        code, text = _post(url, raw, headers)
+        code = _post(url, raw, headers)
         if not 200 <= code < 300:
-            error = f"HTTP {code}: {text}".strip()[:ERROR_EXCERPT]
+            error = _http_error(code)
+    except TargetRefused as exc:  # no retry: the next attempt would be refused too
+        error, refused = str(exc)[:ERROR_EXCERPT], True
+        log.warning("webhook delivery %s to %s refused: %s resolves to %s", delivery_id,
+                    url, urlsplit(url).hostname, exc.address)
     except Exception as exc:  # timeouts, refused connections, DNS, TLS ...
-        error = f"{type(exc).__name__}: {exc}"[:ERROR_EXCERPT]
+        error = _network_error(exc)[:ERROR_EXCERPT]
+        detail = f" ({exc})"
 
     with write_transaction() as session:
         row = session.get(WebhookDelivery, delivery_id)
@@ -377,15 +640,15 @@ def deliver(delivery_id: int, attempt: int | None = None) -> None:
             row.last_error = None
             return
         row.last_error = error
-        log.warning("webhook delivery %s (%s to %s) failed, attempt %d of %d: %s",
-                    delivery_id, event, url, attempts, MAX_ATTEMPTS, error)
+        log.warning("webhook delivery %s (%s to %s) failed, attempt %d of %d: %s%s",
+                    delivery_id, event, url, attempts, MAX_ATTEMPTS, error, detail)
         if row.attempts != attempts or row.status != "pending":
             return  # another job claimed a newer attempt meanwhile: it owns the schedule
-        if attempts >= MAX_ATTEMPTS:
+        if refused or attempts >= MAX_ATTEMPTS:
             row.status = "failed"
             row.next_attempt_at = None
-            log.warning("webhook delivery %s gave up after %d attempts", delivery_id,
-                        attempts)
+            log.warning("webhook delivery %s gave up after %d attempts%s", delivery_id,
+                        attempts, " (target refused)" if refused else "")
             return
         wait = backoff(attempts)
         row.next_attempt_at = utcnow() + wait

@@ -28,6 +28,10 @@ if str(FAKE_SITE) not in sys.path:
 PG_ADMIN_URL = os.environ.get("FULIAN_TEST_PG_URL")
 REDIS_URL = os.environ.get("FULIAN_TEST_REDIS_URL")
 IN_CI = os.environ.get("CI") == "true"
+# Production is the default deployment kind; the suite (and every app or server process
+# it starts, which inherit the environment) runs as "test". Tests of production mode
+# build their apps with FULIAN_ENV="production" explicitly.
+os.environ["FULIAN_ENV"] = "test"
 
 
 def _require(service: str, url: str | None) -> None:
@@ -177,7 +181,7 @@ def run_cli(cli_env: dict[str, str]) -> Iterator[Any]:
     from core.extensions import db
 
     def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
-        cli.base._app = None
+        cli.base._app = cli.base._mode = None
         group._plugin_commands = None
         runner = CliRunner()
         result = runner.invoke(group, list(args), input=input, catch_exceptions=False,
@@ -190,7 +194,7 @@ def run_cli(cli_env: dict[str, str]) -> Iterator[Any]:
         return result.exit_code, result.stdout, result.stderr
 
     yield run
-    cli.base._app = None
+    cli.base._app = cli.base._mode = None
 
 
 # --- the browser: one per test process, for every package's page tests ------------------

@@ -111,7 +111,10 @@ def create(data: dict[str, Any]) -> Response:
     When the policy asks a deposit, a customer's booking is ``awaiting_deposit``: it holds
     the time for ``FULIAN_DEPOSIT_HOLD_MIN`` minutes; pay at least the order's
     ``deposit`` (``POST /bookings/{id}/order``, then ``POST /orders/{id}/payments``) and
-    it becomes ``pending`` or ``confirmed``; unpaid, it is cancelled."""
+    it becomes ``pending`` or ``confirmed``; unpaid, it is cancelled.
+
+    ``customer.phone`` finds the customer in any spelling of the number; one that cannot
+    exist in its country's numbering plan is 422 on ``customer``."""
     user = require_user()
     store = db.session.get(Store, data["store_id"])
     svc = db.session.get(Service, data["service_id"])
@@ -139,10 +142,15 @@ def create(data: dict[str, Any]) -> Response:
                                    field_errors={"customer": [_l("Give the customer's phone "
                                                                  "when booking for them.")]})
         source = data["source"] or "phone"
-        with write_transaction():
-            customer = find_or_create(data["customer"]["phone"], data["customer"]["name"],
-                                      "walk_in" if source == "walk_in" else
-                                      "phone" if source == "phone" else "online")
+        try:
+            with write_transaction():
+                customer = find_or_create(data["customer"]["phone"],
+                                          data["customer"]["name"],
+                                          "walk_in" if source == "walk_in" else
+                                          "phone" if source == "phone" else "online")
+        except ValidationFailed as exc:  # the number cannot exist: say where it is
+            raise ValidationFailed(exc.message,
+                                   field_errors={"customer": exc.field_errors}) from exc
     else:
         customer = policy.customer_of(user)
         if customer is None or "customer" not in policy.roles(user):

@@ -10,15 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, json, request
+from flask import Response, json, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
 from ..auth import policy
 from ..booking import idempotency
 from ..extensions import db
-from ..finance import callbacks, orders
-from ..models import Booking, Order, Service, Store
+from ..finance import callbacks, online, orders
+from ..finance.providers import CHANNELS, installed, providers
+from ..models import Booking, Order, Payment, Service, Store
 from ..validation import MinorUnits
 from .common import (
     IDEMPOTENCY_DOC,
@@ -67,7 +68,8 @@ class PaymentOut(ma.Schema):
     refunded = ma.fields.Integer()
     status = ma.fields.String(metadata={"description": "pending, succeeded or failed"})
     redirect_url = ma.fields.String(metadata={
-        "description": "online payments: where the customer pays"})
+        "description": "online payments: our pay page, where the customer pays (it "
+                       "shows a QR code or moves on to the provider)"})
 
 
 class RefundOut(ma.Schema):
@@ -75,6 +77,9 @@ class RefundOut(ma.Schema):
     payment_id = ma.fields.Integer()
     amount = ma.fields.Integer()
     reason = ma.fields.String()
+    status = ma.fields.String(metadata={
+        "description": "succeeded; online refunds are pending until the provider "
+                       "confirms them, or failed (the amount can be refunded again)"})
 
 
 class OrderOut(QuoteOut):
@@ -94,10 +99,36 @@ class OrderOut(QuoteOut):
 class PaymentIn(ma.Schema):
     provider = ma.fields.String(
         required=True, validate=ma.validate.Regexp(r"^[a-z][a-z0-9_-]{0,39}$"),
-        metadata={"description": "cash (recorded at the store), sandbox or another online "
-                                 "provider, or a plugin's account tender such as wallet; "
-                                 "a method not offered is 409"})
+        metadata={"description": "cash (recorded at the store), an online provider "
+                                 "(wechatpay, alipay; sandbox in demo deployments), or a "
+                                 "plugin's account tender such as wallet; a method not "
+                                 "offered is 409"})
     amount = MinorUnits(required=True)
+    channel = ma.fields.String(
+        validate=ma.validate.OneOf(CHANNELS),
+        metadata={"description": "online: native (QR code), h5 (phone browser), jsapi "
+                                 "(inside WeChat or a mini-program, with openid), page "
+                                 "or wap (Alipay); by default the pay page picks one for "
+                                 "the device"})
+    openid = ma.fields.String(
+        validate=ma.validate.Regexp(r"^[A-Za-z0-9_-]{1,128}$"),
+        metadata={"description": "online, channel jsapi: the payer's WeChat openid"})
+
+
+class CheckoutIn(ma.Schema):
+    channel = ma.fields.String(validate=ma.validate.OneOf(CHANNELS), metadata={
+        "description": "the channel wanted, if the payment was started without one"})
+
+
+class CheckoutOut(ma.Schema):
+    channel = ma.fields.String()
+    redirect_url = ma.fields.String(allow_none=True, metadata={
+        "description": "send the customer's browser here"})
+    qr_text = ma.fields.String(allow_none=True, metadata={
+        "description": "show this as a QR code for the customer to scan"})
+    params = ma.fields.Dict(metadata={
+        "description": "jsapi: the signed parameters for wx.requestPayment / "
+                       "WeixinJSBridge"})
 
 
 class RefundIn(ma.Schema):
@@ -198,10 +229,11 @@ def pay(data: dict[str, Any], order_id: int) -> Response:
     arrives. Part payments add up; more than is due is 409."""
     order, relation = _visible(order_id)
     user = require_user()
-    online = data["provider"] in callbacks.providers()
+    ready = providers()
+    is_online = data["provider"] in ready
     if data["provider"] == "cash" and relation not in ("manager", "staff"):
         raise Forbidden(_l("Only the store records cash payments."))
-    if online and relation not in ("manager", "customer"):
+    if is_online and relation not in ("manager", "customer"):
         raise Forbidden(_l("Only the customer or the store starts an online payment."))
     made: dict[str, Any] = {}
 
@@ -209,10 +241,10 @@ def pay(data: dict[str, Any], order_id: int) -> Response:
         def keep(payment: Any) -> None:
             made["payment"] = payment
             remember(payment)
-        if online:
-            provider = callbacks.provider(data["provider"])
+        if is_online:
             orders.start_online(order.id, data["provider"], data["amount"],
-                                provider.new_reference(), user_id=user.id,
+                                ready[data["provider"]].new_reference(), user_id=user.id,
+                                channel=data.get("channel"), payer=data.get("openid"),
                                 before_commit=keep)
         else:
             orders.pay(order.id, data["provider"], data["amount"], user_id=user.id,
@@ -221,28 +253,51 @@ def pay(data: dict[str, Any], order_id: int) -> Response:
     def reply() -> str:
         payment = made["payment"]
         out = PaymentOut().dump(payment)
-        if online:
-            out["redirect_url"] = callbacks.provider(payment.provider).start(payment)
+        if is_online:  # the pay page asks the provider after this commit
+            out["redirect_url"] = url_for("pay.page", ref=payment.external_ref)
         return json.dumps(out)
 
     return _idempotent(f"orders:pay:{order.id}", effect, reply)
 
 
-class NotifyOut(ma.Schema):
-    result = ma.fields.String(metadata={"description": "settled, failed or duplicate"})
+@blp.post("/payments/<id:payment_id>/checkout")
+@blp.arguments(CheckoutIn)
+@blp.response(200, CheckoutOut)
+def checkout(data: dict[str, Any], payment_id: int) -> dict[str, Any]:
+    """How to pay a pending online payment, for apps and mini-programs that do not use
+    the pay page: the provider is asked once (the answer is kept, so asking again
+    returns the same). 409 when the payment is no longer pending; 502 when the
+    provider cannot be reached."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or payment.provider not in installed():
+        raise not_found(_l("Payment"))
+    order, relation = _visible(payment.order_id)
+    if relation not in ("manager", "customer"):
+        raise Forbidden(_l("Only the customer or the store starts an online payment."))
+    return online.begin(payment, order, user_agent=request.headers.get("User-Agent", ""),
+                        client_ip=request.remote_addr or "",
+                        channel=data.get("channel")).as_dict()
 
 
 @blp.post("/payments/<string(maxlength=40):provider>/notify")
-@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "description": "the provider's signed notification"}}}},
-    security=[])
-@blp.response(200, NotifyOut)
-def notify(provider: str) -> dict[str, Any]:
-    """Server-to-server notification from an online provider. Verified (signature,
-    timestamp within ±5 minutes, nonce never seen before) and idempotent: a retry of a
-    processed payment answers ``duplicate`` and changes nothing. 401 for anything that
-    cannot be trusted."""
-    return {"result": callbacks.handle(provider, request.get_data(), request.headers)}
+@blp.doc(requestBody={"required": True, "content": {
+    "application/json": {"schema": {"type": "object"}},
+    "application/x-www-form-urlencoded": {"schema": {"type": "object"}}},
+    "description": "the provider's signed notification, as it sends it"},
+    security=[], responses={"200": {"description": "the acknowledgement the provider "
+                                                   "expects", "content": {
+        "application/json": {"schema": {"type": "object"}},
+        "text/plain": {"schema": {"type": "string"}}}}})
+def notify(provider: str) -> Response:
+    """Server-to-server notification from an online provider (payments and refunds).
+    Verified (signature, timestamp within ±5 minutes, nonce never seen before) and
+    idempotent: a retry of a processed payment changes nothing. Answered the way the
+    provider expects (WeChat Pay: JSON; Alipay: ``success``); 401 for anything that
+    cannot be trusted, 404 for an unknown payment, 409 for an amount that does not
+    match."""
+    outcome = callbacks.handle(provider, request.get_data(), request.headers)
+    body, status, mimetype = installed()[provider].acknowledge(outcome)
+    return Response(body, status=status, mimetype=mimetype)
 
 
 @blp.post("/orders/<id:order_id>/refunds")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import marshmallow as ma
@@ -39,7 +40,10 @@ class DeliveryOut(ma.Schema):
     status = ma.fields.String(metadata={"description": "pending, delivered or failed"})
     attempts = ma.fields.Integer(metadata={"description": "posts made so far"})
     last_status_code = ma.fields.Integer(allow_none=True)
-    last_error = ma.fields.String(allow_none=True)
+    last_error = ma.fields.String(allow_none=True, metadata={
+        "description": "why the last attempt failed: `HTTP 500 Internal Server Error`, a "
+                       "network error class, or `target refused: ...` for a target that is "
+                       "not a public address. The receiver's answer is never shown."})
     created_at = ma.fields.AwareDateTime(format="iso")
     next_attempt_at = ma.fields.AwareDateTime(format="iso", allow_none=True)
     delivered_at = ma.fields.AwareDateTime(format="iso", allow_none=True)
@@ -62,12 +66,24 @@ def _sub_dict(sub: WebhookSubscription) -> dict[str, Any]:
             "active": sub.active, "created_at": sub.created_at}
 
 
+# Older releases kept "HTTP <code>: <response excerpt>" for a failed delivery; the
+# excerpt of another system's answer must not be shown, so only the status is.
+_OLD_HTTP_ERROR = re.compile(r"^(HTTP [0-9]{3}):")
+
+
+def _public_error(text: str | None) -> str | None:
+    if text is None:
+        return None
+    old = _OLD_HTTP_ERROR.match(text)
+    return old.group(1) if old else text
+
+
 def _delivery_dict(row: WebhookDelivery) -> dict[str, Any]:
     payload = row.payload or {}
     return {"id": row.id, "subscription_id": row.subscription_id, "event": row.event,
             "delivery_id": str(payload.get("id", "")), "status": row.status,
             "attempts": row.attempts, "last_status_code": row.last_status_code,
-            "last_error": row.last_error, "created_at": row.created_at,
+            "last_error": _public_error(row.last_error), "created_at": row.created_at,
             "next_attempt_at": row.next_attempt_at, "delivered_at": row.delivered_at,
             "payload": payload}
 
@@ -86,7 +102,12 @@ def list_subscriptions() -> list[dict[str, Any]]:
 @audited
 def create_subscription(data: dict[str, Any]) -> dict[str, Any]:
     """Subscribe a URL to events (``"*"`` for all). The signing secret is generated unless
-    given and is returned only here: store it now."""
+    given and is returned only here: store it now.
+
+    The URL's host must be a public address: a host that is, or resolves to, a loopback,
+    private, link-local, unique-local, CGNAT, multicast or reserved address, or a cloud
+    metadata name, gets a 422 on `url` (the operator may allow intranet networks with
+    `FULIAN_WEBHOOK_ALLOWED_NETWORKS`). Every delivery checks again."""
     _admin()
     sub = webhooks.create_subscription(data["url"], data["events"], data.get("secret"))
     return {**_sub_dict(sub), "secret": sub.secret}

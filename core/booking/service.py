@@ -27,7 +27,8 @@ from ..catalog.services import price_at
 from ..db import utcnow, write_transaction
 from ..errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from ..extensions import db
-from ..finance import fees, orders
+from ..finance import fees, orders, polling
+from ..finance.providers import online_available
 from ..models import (
     ACTIVE_STATUSES,
     Booking,
@@ -181,8 +182,11 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
         if source == "online" and fees.percent(service, store, "deposit_percent"):
             quote = orders.booking_quote(store, service, customer, price, currency)
             deposit = fees.deposit_for(service, store, quote.total)
+        # The slot waits for its deposit only when it can be paid online; otherwise the
+        # deposit is on the order and the store takes it.
+        held = bool(deposit) and online_available()
         pending = store.acceptance_required and source == "online"
-        status = holds.HOLD_STATUS if deposit else "pending" if pending else "confirmed"
+        status = holds.HOLD_STATUS if held else "pending" if pending else "confirmed"
         booking = Booking(
             store_id=store.id, staff_id=chosen.id, service_id=service.id,
             customer_id=customer.id, start_at=start_at, end_at=end_at,
@@ -201,7 +205,7 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
         webhooks.record_booking("booking.created", booking)
         if before_commit is not None:
             before_commit(booking)
-        if deposit:
+        if held:
             jobs.enqueue("core.booking.service:deposit_hold_expired", booking.id,
                          delay=holds.hold_time())
         elif pending:
@@ -337,6 +341,13 @@ def deposit_hold_expired(booking_id: int) -> None:
     if booking is None or booking.status != holds.HOLD_STATUS:
         return
     order = orders.order_of(booking_id)
+    if order is not None:  # a notification may be late or lost: ask the provider first
+        polling.check_order(order)
+        db.session.expire_all()
+        booking = db.session.get(Booking, booking_id)
+        if booking is None or booking.status != holds.HOLD_STATUS:
+            return
+        order = orders.order_of(booking_id)
     paying = order is not None and any(
         p.status == "pending" and p.created_at > utcnow() - PAYING_GRACE
         for p in order.payments)

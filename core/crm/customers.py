@@ -1,4 +1,7 @@
-"""Customer records, found by phone (the identity customers log in with)."""
+"""Customer records, found by phone (the identity customers log in with).
+
+Phones are stored in E.164 (:mod:`core.phones`): one number, one customer, however the
+desk or the customer types it."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from .. import phones, webhooks
 from .. import validation as v
-from .. import webhooks
 from ..db import write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -26,9 +29,10 @@ class CustomerSchema(ma.Schema):
 
 def find_or_create(phone: str, name: str = "", source: str = "online",
                    tags: list[str] | None = None) -> Customer:
-    """Return the customer with this phone, creating it; caller holds the transaction."""
-    values = v.load(CustomerSchema(), {"phone": phone, "name": name, "source": source,
-                                       "tags": tags or []})
+    """Return the customer with this phone (any spelling of the number), creating it;
+    caller holds the transaction. 422 for a number that cannot exist."""
+    values = _loaded(CustomerSchema(), {"phone": phone, "name": name, "source": source,
+                                        "tags": tags or []})
     customer = db.session.scalars(select(Customer).where(Customer.phone == values["phone"])
                                   ).first()
     if customer is None:
@@ -53,6 +57,16 @@ def find_or_create(phone: str, name: str = "", source: str = "online",
     return customer
 
 
+def _loaded(schema: ma.Schema, data: dict[str, Any], *, partial: bool = False
+            ) -> dict[str, Any]:
+    """Validate, then put the phone in E.164: the schema checks its shape, the numbering
+    plan of its country decides whether it can exist."""
+    values = v.load(schema, data, partial=partial)
+    if "phone" in values:
+        values["phone"] = phones.normalise(values["phone"])
+    return values
+
+
 class NoteSchema(ma.Schema):
     body = ma.fields.String(required=True, validate=[v.not_blank, v.length(4000)])
 
@@ -66,12 +80,16 @@ def get_customer(customer_id: int) -> Customer:
 
 def search_customers(search: str | None = None, tag: str | None = None) -> Select[Any]:
     """Customers whose phone or name contains ``search`` and who carry ``tag``, newest
-    first (a query, so callers can count and page it)."""
+    first (a query, so callers can count and page it). Digits match the stored E.164
+    number however they are grouped: "138 0013 8000" finds "+8613800138000"."""
     query = select(Customer).order_by(Customer.id.desc())
     if search and search.strip():
         text = search.strip()
-        query = query.where(or_(Customer.phone.contains(text, autoescape=True),
-                                Customer.name.icontains(text, autoescape=True)))
+        matches = [Customer.phone.contains(text, autoescape=True),
+                   Customer.name.icontains(text, autoescape=True)]
+        matches += [Customer.phone.contains(fragment, autoescape=True)
+                    for fragment in phones.search_fragments(text)]
+        query = query.where(or_(*matches))
     if tag:
         query = query.where(Customer.tags.any(CustomerTag.tag == tag.strip()))
     return query
@@ -88,7 +106,7 @@ def _phone_taken(phone: str, exclude_id: int | None = None) -> None:
 
 def create_customer(data: dict[str, Any]) -> Customer:
     """A new customer (Conflict if the phone is already known)."""
-    values = v.load(CustomerSchema(), {k: val for k, val in data.items() if val is not None})
+    values = _loaded(CustomerSchema(), {k: val for k, val in data.items() if val is not None})
     with write_transaction():
         _phone_taken(values["phone"])
         customer = find_or_create(values["phone"], values.get("name", ""),
@@ -98,8 +116,8 @@ def create_customer(data: dict[str, Any]) -> Customer:
 
 def update_customer(customer_id: int, data: dict[str, Any]) -> Customer:
     """Change name, phone or source (tags and notes have their own functions)."""
-    values = v.load(CustomerSchema(only=("phone", "name", "source")),
-                    {k: val for k, val in data.items() if val is not None}, partial=True)
+    values = _loaded(CustomerSchema(only=("phone", "name", "source")),
+                     {k: val for k, val in data.items() if val is not None}, partial=True)
     if not values:
         raise ValidationFailed(_l("Nothing to change: give at least one new value."))
     with write_transaction():

@@ -34,8 +34,9 @@ from ..models import (
     Store,
 )
 from ..plugins import plugins
-from . import fees, ledger
+from . import fees, ledger, refunds
 from .pricing import Quote, QuoteLine, build_quote
+from .providers import installed, providers
 
 #: cash and online payments: the store account that receives the money
 TENDER_ACCOUNTS = {"cash": "cash"}
@@ -43,11 +44,9 @@ ONLINE_ACCOUNT = "online"
 
 
 def _store_purpose(provider: str) -> str | None:
-    from .callbacks import providers
-
     if provider in TENDER_ACCOUNTS:
         return TENDER_ACCOUNTS[provider]
-    return ONLINE_ACCOUNT if provider in providers() else None
+    return ONLINE_ACCOUNT if provider in installed() else None
 
 
 def _currency() -> str:
@@ -63,11 +62,9 @@ def quote_for_service(store: Any, service: Any, customer: Any) -> Quote:
 def tender_label(code: str) -> str:
     """How a payment method is called on receipts: cash, an online provider's or an
     account tender's own label."""
-    from .callbacks import providers
-
     if code == "cash":
         return str(_l("Cash"))
-    found = providers().get(code) or account_tenders().get(code)
+    found = installed().get(code) or account_tenders().get(code)
     return str(getattr(found, "label", code)) if found is not None else code
 
 
@@ -193,7 +190,9 @@ def _payment_legs(order: Order, provider: str, amount: int) -> list[tuple[str, i
     return _checked(tender.legs(order, amount), amount)
 
 
-def _refund_legs(order: Order, payment: Payment, amount: int) -> list[tuple[str, int]]:
+def refund_legs(order: Order, payment: Payment, amount: int) -> list[tuple[str, int]]:
+    """The ledger legs taking ``amount`` of ``payment`` back out of where it went (all
+    but the store's refunds debit, which the caller adds)."""
     purpose = _store_purpose(payment.provider)
     if purpose is not None:
         return [(f"store:{order.store_id}:{purpose}", -amount)]
@@ -306,20 +305,23 @@ def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None
 
 
 def start_online(order_id: int, provider: str, amount: int, external_ref: str, *,
-                 user_id: int | None = None,
+                 user_id: int | None = None, channel: str | None = None,
+                 payer: str | None = None,
                  before_commit: Callable[[Payment], None] | None = None) -> Payment:
     """A pending online payment; it settles when the provider's verified callback says
-    so (:mod:`core.finance.callbacks`)."""
+    so (:mod:`core.finance.callbacks`). The provider is asked how to pay after this
+    commits (:func:`core.finance.online.begin`)."""
     _check_amount(amount)
     with write_transaction() as session:
         order = _open_order(order_id)
-        if _store_purpose(provider) != ONLINE_ACCOUNT:
+        if provider not in providers():  # installed, enabled and configured
             raise _unavailable(provider)
         if amount > due(order):
             raise RuleViolation(_l("That is more than the %(due)s still due.",
                                    due=due(order)))
         payment = Payment(order_id=order.id, provider=provider, amount=amount,
-                          status="pending", external_ref=external_ref, recorded_by=user_id)
+                          status="pending", external_ref=external_ref, recorded_by=user_id,
+                          channel=channel, payer=payer)
         session.add(payment)
         session.flush()
         if before_commit is not None:
@@ -332,10 +334,10 @@ def refund(order_id: int, amount: int, reason: str = "", *, user_id: int | None 
     """Refund up to what was paid, back to the original tenders (newest payment first)."""
     _check_amount(amount)
     with write_transaction():
-        refunds = refund_within(get_order(order_id), amount, reason, user_id=user_id)
+        rows = refund_within(get_order(order_id), amount, reason, user_id=user_id)
         if before_commit is not None:
-            before_commit(refunds)
-    return refunds
+            before_commit(rows)
+    return rows
 
 
 def refund_within(order: Order, amount: int, reason: str, *, user_id: int | None = None
@@ -350,28 +352,39 @@ def refund_within(order: Order, amount: int, reason: str, *, user_id: int | None
     if not taken:
         raise RuleViolation(_l("At most %(left)s can still be refunded.",
                                left=order.paid - order.refunded))
-    refunds: list[Refund] = []
+    made: list[Refund] = []
     left = amount
     for payment in sorted(order.payments, key=lambda p: p.id, reverse=True):
         share = min(left, payment.amount - payment.refunded)
         if payment.status != "succeeded" or share <= 0:
             continue
-        row = Refund(order_id=order.id, payment_id=payment.id, amount=share,
-                     reason=reason[:200], created_by=user_id)
-        session.add(row)
-        session.flush()
-        txn = ledger.post("refund", [(f"store:{order.store_id}:refunds", share),
-                                     *_refund_legs(order, payment, share)],
-                          reference=f"order:{order.id}",
-                          idempotency_key=f"refund:{row.id}", currency=order.currency)
-        row.ledger_txn_id = txn.id
-        payment.refunded += share
         left -= share
-        refunds.append(row)
+        if _store_purpose(payment.provider) == ONLINE_ACCOUNT and \
+                not installed()[payment.provider].instant_refunds:
+            made.append(refunds.open_online(order, payment, share, reason, user_id))
+        else:
+            made.append(_refund_now(order, payment, share, reason, user_id))
         if left == 0:
             break
     session.expire(order)
     if order.refunded == order.paid and order.paid > 0 and order.status == "paid":
         order.status = "refunded"
     session.flush()
-    return refunds
+    return made
+
+
+def _refund_now(order: Order, payment: Payment, share: int, reason: str,
+                user_id: int | None) -> Refund:
+    """A refund that completes in this transaction: cash, accounts, the sandbox."""
+    row = Refund(order_id=order.id, payment_id=payment.id, amount=share,
+                 reason=reason[:200], created_by=user_id, status="succeeded",
+                 settled_at=utcnow())
+    db.session.add(row)
+    db.session.flush()
+    txn = ledger.post("refund", [(f"store:{order.store_id}:refunds", share),
+                                 *refund_legs(order, payment, share)],
+                      reference=f"order:{order.id}", idempotency_key=f"refund:{row.id}",
+                      currency=order.currency)
+    row.ledger_txn_id = txn.id
+    payment.refunded += share
+    return row

@@ -30,17 +30,18 @@ from .schedule import (
     TimeOff,
     WeeklyAvailability,
 )
+from .session import WebSession
 from .staff import StaffProfile, staff_services, staff_stores
 from .store import STORE_STATUSES, OpeningHours, Store, StoreHoliday
 from .system import AuditEntry, InstalledLicense, JobRecord, PluginState
-from .user import BRAND_ROLES, ROLES, ApiToken, RoleAssignment, User
+from .user import BRAND_ROLES, ROLES, ApiToken, AuthFailure, RoleAssignment, User
 
 __all__ = [
     "LedgerAccount", "LedgerEntry", "LedgerTransaction",
     "ORDER_STATUSES", "Order", "OrderAdjustment", "OrderLine", "Payment", "PaymentCallback",
     "Refund",
     "SmsCode", "SmsMessage", "WebhookDelivery", "WebhookSubscription",
-    "ApiToken",
+    "ApiToken", "AuthFailure", "WebSession",
     "AvailabilityOverride", "CoverageRule", "IdempotencyRecord", "Roster", "RosterShift",
     "TimeOff", "WeeklyAvailability",
     "ACTIVE_STATUSES", "AuditEntry", "BOOKING_SOURCES", "BOOKING_STATUSES", "BRAND_ROLES",

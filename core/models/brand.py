@@ -16,6 +16,9 @@ class BrandSettings(db.Model):
     Colours and logo left empty fall back to the active theme's tokens.
 
     ``deployment_id`` identifies this install to the vendor: licences are issued for it.
+
+    ``country`` (ISO 3166 alpha-2) is where phone numbers written without a country code
+    belong: customers and logins are keyed by E.164 numbers (:mod:`core.phones`).
     """
 
     __tablename__ = "brand_settings"
@@ -29,6 +32,7 @@ class BrandSettings(db.Model):
     default_locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    country: Mapped[str] = mapped_column(String(2), default="CN")
     theme: Mapped[str] = mapped_column(String(64), default="default")
     deployment_id: Mapped[str] = mapped_column(
         String(36), default=lambda: str(uuid.uuid4()), unique=True

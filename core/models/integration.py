@@ -28,7 +28,8 @@ class SmsCode(db.Model):
 
 
 class SmsMessage(db.Model):
-    """What the development SMS provider "sent" (the demo shows it; nothing leaves)."""
+    """Every SMS handed to a provider, for support ("did the code go out?"). Outside
+    demo and test deployments secrets (login codes) are masked in ``text``."""
 
     __tablename__ = "sms_outbox"
 
@@ -37,6 +38,13 @@ class SmsMessage(db.Model):
     text: Mapped[str] = mapped_column(String(500))
     provider: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: why it was sent (``login_code``, ...): providers map it to an approved template
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    #: ``sent`` (the provider accepted it) or ``failed``
+    status: Mapped[str] = mapped_column(String(12), default="sent")
+    #: the provider's message id, or its refusal
+    provider_ref: Mapped[str | None] = mapped_column(String(80))
+    error: Mapped[str | None] = mapped_column(String(200))
 
 
 class WebhookSubscription(db.Model):

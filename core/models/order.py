@@ -9,8 +9,17 @@ and refunds record which tender moved how much; the money itself moves in the le
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import UTCDateTime, utcnow
@@ -18,6 +27,8 @@ from ..extensions import db
 
 ORDER_STATUSES = ("open", "paid", "cancelled", "refunded")
 PAYMENT_STATUSES = ("pending", "succeeded", "failed")
+#: a refund of an online payment is ``pending`` until the provider confirms it
+REFUND_STATUSES = ("pending", "succeeded", "failed")
 
 
 class Order(db.Model):
@@ -97,6 +108,15 @@ class Payment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: online: the channel asked for (``native``, ``h5``, ``jsapi``, ``page``, ``wap``)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    #: online: the payer's id at the provider where the channel needs one (WeChat openid)
+    payer: Mapped[str | None] = mapped_column(String(128))
+    #: online: how to pay, as the provider answered ``start`` (kept so that a reload
+    #: does not open a second prepay order)
+    checkout: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: online: the provider's own transaction id, once known
+    provider_txn_id: Mapped[str | None] = mapped_column(String(80))
 
     order: Mapped[Order] = relationship(back_populates="payments")
 
@@ -114,6 +134,17 @@ class Refund(db.Model):
     ledger_txn_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: ``succeeded`` at once for cash and accounts; online refunds wait for the provider
+    status: Mapped[str] = mapped_column(String(12), default="succeeded", index=True)
+    #: online: our reference of the refund at the provider (``out_refund_no``)
+    external_ref: Mapped[str | None] = mapped_column(String(80), unique=True)
+    #: online: the provider's own refund id
+    provider_ref: Mapped[str | None] = mapped_column(String(80))
+    #: online: when it was handed to the provider (None: not yet, or to hand again)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the provider's reason when it refused the refund
+    failure_reason: Mapped[str | None] = mapped_column(String(200))
 
     order: Mapped[Order] = relationship(back_populates="refunds")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import UTCDateTime, utcnow
@@ -26,6 +26,8 @@ class AuditEntry(db.Model):
     entity_id: Mapped[str | None] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: the client address of the request that wrote the entry (None outside requests)
+    ip: Mapped[str | None] = mapped_column(String(45))
 
 
 class PluginState(db.Model):
@@ -48,6 +50,10 @@ class InstalledLicense(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     document: Mapped[str] = mapped_column(Text)
     installed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the latest day this deployment has seen while checking licences: turning the
+    #: clock back does not revive an expired licence (the latest of all rows counts,
+    #: so installing the same licence again does not reset it either)
+    clock_seen: Mapped[date | None] = mapped_column(Date)
 
 
 class JobRecord(db.Model):

@@ -20,7 +20,7 @@ class User(db.Model):
 
     __tablename__ = "users"
     __audited__ = True
-    __audit_exclude__ = ("password_hash", "failed_logins", "locked_until")
+    __audit_exclude__ = ("password_hash",)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
@@ -30,9 +30,6 @@ class User(db.Model):
     locale: Mapped[str | None] = mapped_column(String(10))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    #: consecutive failed logins; reaching the limit locks the account for a while
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     roles: Mapped[list[RoleAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -75,3 +72,22 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuthFailure(db.Model):
+    """Failed password logins counted per login identifier, known or not.
+
+    Counting on the user row locked only accounts that exist, so the lockout itself told
+    an attacker which e-mails and phones have accounts. Here every identifier tried
+    (normalised: lower-case e-mail, E.164 phone) has a counter and locks alike. Only an
+    HMAC of the identifier (keyed with the deployment's secret) is stored: the table is
+    not a list of who tried to log in as whom.
+    """
+
+    __tablename__ = "auth_failures"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: failures since ``window_start``; the count restarts once the window has passed
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

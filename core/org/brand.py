@@ -7,6 +7,7 @@ from typing import Any
 import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 
+from .. import phones
 from .. import validation as v
 from ..db import write_transaction
 from ..errors import NotFound
@@ -22,6 +23,16 @@ class BrandSchema(ma.Schema):
     primary_color = ma.fields.String(allow_none=True, validate=v.valid_color)
     accent_color = ma.fields.String(allow_none=True, validate=v.valid_color)
     logo_url = ma.fields.String(allow_none=True, validate=v.length(500))
+    #: where national phone numbers belong (ISO 3166 alpha-2 with a numbering plan)
+    country = ma.fields.String(validate=ma.validate.OneOf(
+        phones.supported_regions(),
+        error=str(_l("Use a two-letter ISO country code such as CN."))))
+
+    @ma.pre_load
+    def _upper_country(self, data: dict[str, Any], **_kw: Any) -> dict[str, Any]:
+        if isinstance(data.get("country"), str):
+            data = {**data, "country": data["country"].strip().upper()}
+        return data
 
 
 def get_brand() -> BrandSettings:

@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from .. import phones
 from .. import validation as v
 from ..db import write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -52,11 +53,13 @@ def add_staff(user_data: dict[str, Any], profile: dict[str, Any], stores: list[s
         store_rows: list[Store] = [get_store(ref) for ref in stores]
         service_rows = _services(services or [])
         user = None
-        ref = user_data.get("email") or user_data.get("phone")
-        if ref:
-            user = session.scalars(select(User).where(
-                (User.email == str(ref).lower()) | (User.phone == str(ref))
-            )).first()
+        email = user_data.get("email")
+        phone = phones.lookup_key(user_data.get("phone"))  # E.164, any spelling
+        if email:
+            user = session.scalars(select(User).where(User.email == str(email).lower())
+                                   ).first()
+        elif phone:
+            user = session.scalars(select(User).where(User.phone == phone)).first()
         if user is None:
             user = new_user(_validated(user_data))
             session.flush()

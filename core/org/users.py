@@ -1,4 +1,8 @@
-"""User accounts and their roles. Passwords are only ever stored as argon2id hashes."""
+"""User accounts and their roles. Passwords are only ever stored as argon2id hashes.
+
+This module is the one writer of passwords, roles and the active flag; whatever takes
+something away (a password change, a removed role, a deactivation) also ends every page
+session and API token of the user (:func:`core.auth.sessions.end_all`)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
+from .. import phones
 from .. import validation as v
 from ..auth.passwords import MIN_LENGTH, hash_password
+from ..auth.sessions import end_all
 from ..db import write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -41,8 +47,10 @@ def find_user(ref: str | int) -> User:
     if isinstance(ref, int) or (str(ref).isdigit() and len(str(ref)) < 10):
         user = db.session.get(User, int(ref))
     if user is None:
+        phone = phones.lookup_key(str(ref))  # any spelling of the number
         user = db.session.scalars(
-            select(User).where(or_(User.email == str(ref).lower(), User.phone == str(ref)))
+            select(User).where(or_(User.email == str(ref).strip().lower(),
+                                   User.phone == (phone or str(ref))))
         ).first()
     if user is None:
         raise NotFound(_l("No user %(ref)s.", ref=ref))
@@ -56,6 +64,9 @@ def _validated(data: dict[str, Any]) -> dict[str, Any]:
                                field_errors={"email": [_l("Give an email or a phone.")]})
     if values.get("email"):
         values["email"] = values["email"].lower()
+    if values.get("phone"):
+        # E.164: a login by phone must find the user however the number is typed
+        values["phone"] = phones.normalise(values["phone"])
     if values.get("password") is not None:
         check_password_strength(values["password"])
     return values
@@ -115,8 +126,81 @@ def create_user(data: dict[str, Any], role: str | None = None,
 
 
 def set_password(ref: str | int, password: str) -> User:
+    """Set a user's password and end every page session and API token they hold: a
+    password is changed because someone else may know it, and whoever logged in with
+    the old one must not stay in."""
     check_password_strength(password)
     with write_transaction():
         user = find_user(ref)
         user.password_hash = hash_password(password)
+        end_all(user.id, "password_changed")
+    return user
+
+
+def _label(user: User) -> str:
+    return user.name or user.email or user.phone or f"#{user.id}"
+
+
+def _keep_an_owner(user: User) -> None:
+    """Refuse to take the last active owner away: nobody could administer the brand
+    (or give the role back) any more."""
+    others = db.session.scalars(
+        select(RoleAssignment.id).join(User, User.id == RoleAssignment.user_id).where(
+            RoleAssignment.role == "owner", RoleAssignment.user_id != user.id,
+            User.is_active.is_(True))).first()
+    if others is None:
+        raise Conflict(_l("%(name)s is the last owner; make someone else owner first.",
+                          name=_label(user)))
+
+
+def revoke_role(user_ref: str | int, role: str,
+                store_refs: list[str] | None = None) -> list[RoleAssignment]:
+    """Take ``role`` from a user: at the given stores, or everywhere when none are given.
+
+    The user's page sessions and API tokens end with it (:func:`end_all`): what they
+    were allowed to do was decided when they logged in, so they log in again with the
+    roles that remain. The deleted assignments are audited by the flush listener.
+    Returns the assignments removed; refuses (changing nothing) a role the user does
+    not hold and the last owner.
+    """
+    check_role(role)
+    if role in BRAND_ROLES and store_refs:
+        raise ValidationFailed(_l("The %(role)s role covers the whole brand; do not give "
+                                  "stores.", role=role))
+    with write_transaction():
+        user = find_user(user_ref)
+        held = [r for r in user.roles if r.role == role]
+        removed = held
+        if store_refs:
+            stores = [get_store(ref) for ref in store_refs]
+            for store in stores:
+                if not any(r.store_id == store.id for r in held):
+                    raise Conflict(_l("%(name)s is not %(role)s at %(store)s.",
+                                      name=_label(user), role=role, store=store.code))
+            removed = [r for r in held if r.store_id in {s.id for s in stores}]
+        if not removed:
+            raise Conflict(_l("%(name)s does not have the %(role)s role.",
+                              name=_label(user), role=role))
+        if role == "owner":
+            _keep_an_owner(user)
+        for assignment in removed:
+            # deleted explicitly: an orphan is only found during the flush, after the
+            # audit listener has looked for deletions
+            db.session.delete(assignment)
+            user.roles.remove(assignment)
+        end_all(user.id, "role_removed")
+    return removed
+
+
+def deactivate_user(user_ref: str | int) -> User:
+    """Switch an account off: it can no longer log in, and every page session and API
+    token it holds ends at once (:func:`end_all`). Its data and history stay."""
+    with write_transaction():
+        user = find_user(user_ref)
+        if not user.is_active:
+            raise Conflict(_l("%(name)s is already deactivated.", name=_label(user)))
+        if any(r.role == "owner" for r in user.roles):
+            _keep_an_owner(user)
+        user.is_active = False
+        end_all(user.id, "deactivated")
     return user

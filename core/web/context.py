@@ -21,8 +21,9 @@ Every template (core, theme or plugin) can rely on these names:
 ``group_services(rows)``
     ``(category name or None, [services])`` groups in display order, uncategorised last.
 
-Filters: ``money`` (integer minor units → localised currency) and ``css_value`` (a token
-made safe to print inside a ``<style>`` block).
+Filters: ``money`` (integer minor units → localised currency), ``phone`` (a stored E.164
+number in the national format of the brand's country, international otherwise) and
+``css_value`` (a token made safe to print inside a ``<style>`` block).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from flask_babel import format_currency, get_locale
 from markupsafe import Markup
 from werkzeug.routing import BuildError
 
-from .. import theming
+from .. import phones, theming
 from ..finance.orders import tender_label
 from ..i18n import normalise
 
@@ -186,4 +187,5 @@ def init_app(app: Flask) -> None:
         }
 
     app.add_template_filter(money, "money")
+    app.add_template_filter(phones.display, "phone")
     app.add_template_filter(css_value, "css_value")

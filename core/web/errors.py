@@ -59,14 +59,19 @@ def _titles() -> dict[int, str]:
 def init_app(app: Flask) -> None:
     @app.errorhandler(FulianError)
     def _domain(exc: FulianError) -> Any:
+        # A 429 says when to come back (TooManyRequests, AccountLocked carry retry_after).
+        headers = {"Retry-After": str(getattr(exc, "retry_after", None) or 60)} \
+            if exc.status == 429 else {}
         if wants_problem():
-            return problem(exc.status, _titles().get(exc.status, str(exc.message)),
+            resp = problem(exc.status, _titles().get(exc.status, str(exc.message)),
                            detail=str(exc.message), errors=exc.field_errors)
+            resp.headers.update(headers)
+            return resp
         message = str(exc.message)
         if exc.field_errors:
             message = f"{message} ({_flatten(exc.field_errors)})"
         return render_template("errors/error.html", code=exc.status, message=message), \
-            exc.status
+            exc.status, headers
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

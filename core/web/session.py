@@ -1,42 +1,58 @@
 """Who is logged in to the pages, and the guards every page view uses.
 
-Pages use Flask's signed session cookie (HttpOnly, SameSite=Lax) with CSRF tokens on
-every form; the API uses bearer tokens and never reads the cookie, so the two do not
-mix. The session keeps the user id and a fingerprint of the password hash: changing the
-password ends every page session of that user.
+Pages use Flask's signed session cookie (HttpOnly, SameSite=Lax, Secure in production)
+with CSRF tokens on every form; the API uses bearer tokens and never reads the cookie,
+so the two do not mix. The cookie holds only a random session id: the server-side
+``web_sessions`` row (:mod:`core.auth.sessions`) decides whether it is still good, so
+logging out, an idle timeout, the absolute lifetime, a password change, a removed role
+or a deactivated account end it for every copy of the cookie.
+
+This replaces the password-hash fingerprint the cookie used to carry: every writer of a
+password calls :func:`core.auth.sessions.end_all`, which also revokes API tokens, which
+a fingerprint in the cookie never could.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 
-from ..audit import acting_as
+from ..audit import acting_as, client_ip
 from ..auth import policy
+from ..auth import sessions as web_sessions
 from ..extensions import db
 from ..models import StaffProfile, User
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: the cookie key of the random session id
+SESSION_KEY = "sid"
 
 
-def _fingerprint(user: User) -> str:
-    return hashlib.sha256((user.password_hash or "-").encode()).hexdigest()[:16]
+def log_in(user: User, method: str = "password") -> None:
+    """Start a page session for ``user`` (audited as a ``login`` by ``method``).
 
-
-def log_in(user: User) -> None:
-    session.clear()  # a new session id against fixation
-    session.permanent = True
-    session["uid"] = user.id
-    session["fp"] = _fingerprint(user)
+    The cookie session is cleared first: whatever an attacker planted in it before the
+    login (session fixation) does not survive, and a fresh random id is issued."""
+    session.clear()
+    session_id = web_sessions.start(user, method, ip=client_ip(),
+                                    user_agent=request.user_agent.string)
+    session.permanent = True  # expires with the absolute lifetime (PERMANENT_SESSION_LIFETIME)
+    session[SESSION_KEY] = session_id
+    g.pop("page_user", None)
 
 
 def log_out() -> None:
+    """End this page session on the server (audited as a ``logout``) and clear the
+    cookie: a copy of the cookie taken before is worthless afterwards."""
+    session_id = session.get(SESSION_KEY)
+    if isinstance(session_id, str) and session_id:
+        web_sessions.end(session_id, "logout")
     session.clear()
+    g.pop("page_user", None)
 
 
 def page_user() -> User | None:
@@ -44,11 +60,11 @@ def page_user() -> User | None:
     if "page_user" in g:
         return g.page_user
     user = None
-    uid = session.get("uid")
-    if isinstance(uid, int):
-        found = db.session.get(User, uid)
-        if found is not None and found.is_active and session.get("fp") == _fingerprint(found):
-            user = found
+    session_id = session.get(SESSION_KEY)
+    if isinstance(session_id, str) and session_id:
+        user = web_sessions.resume(session_id, current_app.config)
+        if user is None:  # ended or expired: drop the dead id from the cookie
+            session.pop(SESSION_KEY, None)
     g.page_user = user
     g.user = user
     return user

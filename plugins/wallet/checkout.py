@@ -23,8 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from core.auth import policy
 from core.errors import FulianError, ValidationFailed
 from core.extensions import db
-from core.finance import callbacks, orders
+from core.finance import orders
 from core.finance.pricing import QuoteLine
+from core.finance.providers import providers
 from core.models import Booking, BrandSettings, Order, Store
 from core.web import once
 from core.web.context import money
@@ -178,8 +179,9 @@ def top_up() -> Any:
     stores = list(db.session.scalars(select(Store).where(Store.status == "active")
                                      .order_by(Store.id)))
     plans = service.plans()
+    online = providers()
     message, status = None, 200
-    if request.method == "POST":
+    if request.method == "POST" and online:
         token = request.form.get("once", "")
         if not once.valid(token):
             abort(400)
@@ -188,21 +190,23 @@ def top_up() -> Any:
             return redirect(first)
         plan = next((p for p in plans if str(p.id) == request.form.get("plan_id")), None)
         store = next((s for s in stores if str(s.id) == request.form.get("store_id")), None)
-        if plan is None or store is None:
-            message, status = gettext("Choose a plan and a store."), 422
+        code = request.form.get("provider") or next(iter(online))
+        if plan is None or store is None or code not in online:
+            message, status = gettext("Choose a plan, a store and how to pay."), 422
         else:
-            provider_code, provider = next(iter(callbacks.providers().items()))
             order = orders.sell(store.id, customer.id, [QuoteLine(
                 kind="top_up", description=plan.name, unit_price=plan.pay_amount,
                 ref_id=plan.id)], user_id=page_user().id)
-            try:
+            ref = online[code].new_reference()
+            try:  # the pay page asks the provider, after this commit
                 orders.start_online(
-                    order.id, provider_code, plan.pay_amount, provider.new_reference(),
-                    user_id=page_user().id, before_commit=lambda p: once.remember(
-                        TOP_UP_SCOPE, token, provider.start(p)))
+                    order.id, code, plan.pay_amount, ref, user_id=page_user().id,
+                    before_commit=lambda p: once.remember(
+                        TOP_UP_SCOPE, token, url_for("pay.page", ref=ref)))
             except IntegrityError:  # the same form twice at once: the other one went on
                 db.session.rollback()
             return redirect(once.done(TOP_UP_SCOPE, token) or url_for(".top_up"))
     return render_template("wallet/customer_top_up.html", plans=plans, stores=stores,
                            balances=service.balances(customer.id), once=once.new_token(),
-                           message=message, home=service.home_store(customer.id)), status
+                           message=message, home=service.home_store(customer.id),
+                           providers=online), status

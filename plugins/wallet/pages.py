@@ -17,6 +17,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from core import phones
 from core.auth import policy
 from core.errors import FulianError
 from core.extensions import db
@@ -57,7 +58,9 @@ def tabs() -> list[dict[str, Any]]:
 
 
 def _normal_phone(text: str) -> str:
-    return (text or "").replace(" ", "").replace("-", "").strip()
+    """The number as customers are stored (E.164), whatever the desk typed; what was
+    typed when it is not a valid number (nothing then matches)."""
+    return phones.lookup_key(text or "") or (text or "").strip()
 
 
 def _customer(form: Form) -> Customer | None:

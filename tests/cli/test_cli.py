@@ -11,7 +11,8 @@ COMMANDS = [
     [], ["init"], ["demo"], ["serve"], ["worker"], ["db"], ["db", "upgrade"], ["db", "current"],
     ["db", "history"], ["store"], ["store", "create"], ["store", "list"], ["store", "update"],
     ["staff"], ["staff", "add"], ["staff", "list"], ["service"], ["service", "add"],
-    ["service", "list"], ["user"], ["user", "create"], ["user", "set-password"], ["plugins"],
+    ["service", "list"], ["user"], ["user", "create"], ["user", "set-password"],
+    ["user", "remove-role"], ["user", "deactivate"], ["plugins"],
     ["plugins", "list"], ["plugins", "enable"], ["plugins", "disable"], ["license"],
     ["license", "install"], ["license", "show"], ["license", "issue"], ["license", "keygen"],
     ["theme"], ["theme", "list"], ["theme", "use"], ["i18n"], ["i18n", "compile"],
@@ -68,6 +69,9 @@ def test_init_generates_password_when_none_given(run_cli):
 def test_demo_no_serve(run_cli):
     code, out, err = run_cli("demo", "--no-serve")
     assert code == 0, err
+    # a demo deployment licenses its paid plugins with the demo key (vault needs the
+    # test-only contract plugin enabled first, so it is left alone)
+    assert "Paid plugins enabled with a demo licence: wallet." in out
     assert "2 stores, 5 staff, 6 services, 6 customers," in out
     booked = int(out.split("customers, ")[1].split(" bookings")[0])
     assert 20 <= booked <= 30  # first free slots from 11:00 and 15:00 on three days
@@ -136,6 +140,18 @@ def test_store_commands(initialised):
     (["user", "set-password", "ghost@example.com", "--password", "longenough"],
      "No user ghost@example.com"),
     (["user", "set-password", "o@example.com", "--password", "short"], "too short"),
+    (["user", "remove-role", "ghost@example.com", "--role", "owner"],
+     "No user ghost@example.com"),
+    (["user", "remove-role", "o@example.com", "--role", "owner"], "last owner"),
+    (["user", "remove-role", "o@example.com", "--role", "store_manager"],
+     "does not have the store_manager role"),
+    (["user", "remove-role", "o@example.com", "--role", "owner", "--store", "s1"],
+     "covers the whole brand"),
+    (["user", "remove-role", "o@example.com", "--role", "customer"],
+     "Invalid value for '--role'"),
+    (["user", "remove-role", "o@example.com"], "Missing option '--role'"),
+    (["user", "deactivate", "ghost@example.com"], "No user ghost@example.com"),
+    (["user", "deactivate", "o@example.com"], "last owner"),
     (["plugins", "enable", "nope"], "No plugin named nope"),
     (["plugins", "enable", "vault"], "paid plugin"),
     (["plugins", "disable", "nope"], "No plugin named nope"),
@@ -179,6 +195,32 @@ def test_staff_service_user_commands(initialised):
                          "another-pass")
     assert code == 0, err
     assert "Password of Mgr changed." in out
+
+
+def test_remove_role_and_deactivate(initialised):
+    run = initialised
+    assert run("store", "create", "--code", "s1", "--name", "S1")[0] == 0
+    assert run("store", "create", "--code", "s2", "--name", "S2")[0] == 0
+    code, out, err = run("user", "create", "--name", "Mgr", "--email", "mgr@example.com",
+                         "--password", "manager-pass", "--role", "store_manager", "--store",
+                         "s1", "--store", "s2")
+    assert code == 0, err
+    code, out, err = run("user", "remove-role", "mgr@example.com", "--role", "store_manager",
+                         "--store", "s3")
+    assert code == 1 and "No store s3" in one_error_line(err)
+    code, out, err = run("user", "remove-role", "mgr@example.com", "--role", "store_manager",
+                         "--store", "s2")
+    assert code == 0, err
+    assert "Role store_manager removed from Mgr (1 assignment(s))" in out
+    assert "sessions and tokens have ended" in out
+    code, out, err = run("user", "remove-role", "mgr@example.com", "--role", "store_manager",
+                         "--store", "s2")
+    assert code == 1 and "Mgr is not store_manager at s2." in one_error_line(err)
+    code, out, err = run("user", "deactivate", "mgr@example.com")
+    assert code == 0, err
+    assert "Mgr deactivated; their sessions and tokens have ended." in out
+    code, out, err = run("user", "deactivate", "mgr@example.com")
+    assert code == 1 and "already deactivated" in one_error_line(err)
 
 
 def test_db_commands(initialised):

@@ -78,3 +78,58 @@ def test_demo_serves_the_home_page(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_production_refuses_to_start_on_demo_parts(tmp_path):
+    """FULIAN_ENV unset is production: `serve` and gunicorn refuse to start while
+    customers could not log in (no real SMS provider), saying why in one line."""
+    env = _env(tmp_path)
+    init = run(["init", "--owner-email", "boss@example.com", "--owner-password",
+                "a-long-password"], env)
+    assert init.returncode == 0, init.stderr
+    assert (tmp_path / "inst" / "secret_key").exists()  # init makes the key, on purpose
+    check = run(["check"], env)
+    assert check.returncode == 1
+    assert "✗" in check.stdout and "FULIAN_SMS_PROVIDER" in check.stdout
+    serve = run(["serve", "--port", str(_free_port())], env)
+    assert serve.returncode == 1
+    assert serve.stderr.startswith("Error: Fulian cannot start in production:")
+    assert "Traceback" not in serve.stderr
+    gunicorn = subprocess.run(
+        [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{_free_port()}",
+         "core.wsgi:app"], env=env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL)
+    assert gunicorn.returncode != 0
+    assert "Fulian cannot start in production" in gunicorn.stderr
+
+
+def test_a_ready_production_deployment_serves_without_demo_parts(tmp_path):
+    env = {**_env(tmp_path), "FULIAN_SMS_LOGIN": "0", "FULIAN_SECURE_COOKIES": "0"}
+    assert run(["init", "--owner-email", "boss@example.com", "--owner-password",
+                "a-long-password"], env).returncode == 0
+    check = run(["check"], env)
+    assert check.returncode == 0, check.stdout
+    port = _free_port()
+    proc = subprocess.Popen([FULIAN, "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        status = None
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login",
+                                            timeout=2) as resp:
+                    status, headers = resp.status, resp.headers
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200
+        assert headers["X-Frame-Options"] == "DENY" and "Strict-Transport-Security" in headers
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/pay/sbx_x", timeout=5)
+            raise AssertionError("the sandbox answered in production")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

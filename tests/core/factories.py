@@ -35,8 +35,8 @@ def make_shop(code: str = "main", email: str = "ann@example.com") -> Shop:
                       stores=[code], services=[str(service.id)])
     with write_transaction():
         customer = find_or_create("13800000001", "Bo")
-    start = (datetime.now(UTC) + timedelta(days=1)).replace(hour=3, minute=0, second=0,
-                                                            microsecond=0)
+    # 11:00 on the store's tomorrow (not UTC's: the two differ from 16:00 UTC on)
+    start = local(store, store_day(store, 1), "11:00").astimezone(UTC)
     return Shop(store, staff, service, customer, start)
 
 

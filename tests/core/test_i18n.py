@@ -161,7 +161,7 @@ def test_chinese_catalogue_is_complete_and_consistent(folder: Path) -> None:
             if re.search(r"%(?!\(\w+\)[sdif])", text.replace("%%", "")):  # %% is a %
                 problems.append(f"stray %: {text!r}")
     assert not problems, "\n".join(problems)
-    assert len(catalog) > 50
+    assert len(catalog) > (50 if folder == i18n.CORE_TRANSLATIONS else 0)  # plugins: few
 
 
 def test_every_extracted_string_is_in_the_catalogues() -> None:

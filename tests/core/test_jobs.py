@@ -409,16 +409,22 @@ def test_periodic_jobs_of_enabled_plugins_run_when_due(
 ) -> None:
     app = _make_app(tmp_path, db_url, extra_plugins=[PeriodicPlugin(out)])
     try:
-        assert jobs.periodic_jobs(app) == []  # installed but not enabled
+        def of_plugins() -> list[Any]:
+            return [j for j in jobs.periodic_jobs(app) if not j[0].startswith("core.")]
+
+        core = {n: every for n, every, _fn in jobs.periodic_jobs(app)}
+        assert core == {"core.poll_payments": 60, "core.licence_clock": 3600}
+        assert of_plugins() == []  # installed but not enabled
         with app.app_context():
             app.extensions["fulian_plugins"].set_enabled("periodic_test", True)
-        [(name, every, fn)] = jobs.periodic_jobs(app)
+        [(name, every, fn)] = of_plugins()
         assert (name, every, callable(fn)) == ("tick", 60, True)
 
         now = datetime.now(UTC)
-        assert jobs.run_periodic(app, now=now) == 1
+        assert jobs.run_periodic(app, now=now) == 1 + len(core)
         assert jobs.run_periodic(app, now=now + timedelta(seconds=30)) == 0
-        assert jobs.run_periodic(app, now=now + timedelta(seconds=61)) == 1
+        # the tick and the core's payment poll (also every minute) are due again
+        assert jobs.run_periodic(app, now=now + timedelta(seconds=61)) == 2
         assert [e["values"] for e in fx.lines(out)] == [["tick"], ["tick"]]
     finally:
         with app.app_context():
@@ -571,11 +577,13 @@ def test_rq_periodic_jobs_are_enqueued_once_per_period(
         with app.app_context():
             app.extensions["fulian_plugins"].set_enabled("periodic_test", True)
         queue = app.extensions["fulian_jobs"].queue
-        assert jobs.run_periodic(app) == 1
+        assert jobs.run_periodic(app) == 3  # the tick and the core's two
         assert jobs.run_periodic(app) == 0  # another worker, or the next second: already done
-        assert queue.count == 1
-        [job] = queue.get_jobs()
-        assert job.func_name == "core.jobs._run_periodic" and job.args == ("tick",)
+        assert queue.count == 3
+        assert {(j.func_name, j.args) for j in queue.get_jobs()} == {
+            ("core.jobs._run_periodic", ("tick",)),
+            ("core.jobs._run_periodic", ("core.poll_payments",)),
+            ("core.jobs._run_periodic", ("core.licence_clock",))}
     finally:
         with app.app_context():
             db.engine.dispose()

@@ -6,6 +6,8 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from core import licensing
 from core.db import write_transaction
@@ -142,8 +144,90 @@ def test_licence_for_another_deployment_enables_nothing(make_app, vendor_keys):
             reg.set_enabled("vault", True)
 
 
-def test_public_keys_from_instance_folder(tmp_path):
-    (tmp_path / "license_keys").mkdir()
-    (tmp_path / "license_keys" / "a.pem").write_bytes(licensing.generate_keypair()[1])
-    paths = licensing.public_key_paths(tmp_path, [])
-    assert [p.name for p in paths] == ["a.pem"]
+def _deployment(app) -> str:
+    with app.app_context():
+        return db.session.get(BrandSettings, 1).deployment_id
+
+
+def _status(app):
+    with app.app_context():
+        reg = app.extensions["fulian_plugins"]
+        reg.refresh()
+        return reg.license_status()
+
+
+def test_keys_in_the_instance_folder_are_not_trusted(make_app, tmp_path):
+    """The app can write its instance folder, so a key dropped there would let anyone
+    who gets a file onto the server license themselves."""
+    app = make_app(FULIAN_LICENSE_PUBLIC_KEYS=[])
+    private, public = licensing.generate_keypair()
+    folder = tmp_path / "instance" / "license_keys"
+    folder.mkdir(parents=True)
+    (folder / "mine.pem").write_bytes(public)
+    _install(app, licensing.issue(private, deployment_id=_deployment(app), licensee="Me",
+                                  plugins=["vault"], max_stores=5,
+                                  expires_at=date.today() + timedelta(days=10)))
+    assert not _status(app).valid
+    assert "No vendor public key" in str(_status(app).error)
+
+
+def test_shipped_vendor_keys_and_configured_keys_are_trusted(make_app, vendor_keys, tmp_path,
+                                                           monkeypatch):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    private, public = licensing.generate_keypair()
+    (shipped / "vendor-2027.pem").write_bytes(public)
+    monkeypatch.setattr(licensing, "SHIPPED_KEYS", shipped)
+    assert [p.name for p in licensing.public_key_paths([])] == ["vendor-2027.pem"]
+    app = make_app()
+    for key in (private, vendor_keys["private"].read_bytes()):  # shipped, configured
+        _install(app, licensing.issue(key, deployment_id=_deployment(app), licensee="L",
+                                      plugins=["vault"], max_stores=5,
+                                      expires_at=date.today() + timedelta(days=10)))
+        assert _status(app).valid
+
+
+@pytest.mark.parametrize("env, trusted", [("demo", True), ("test", False),
+                                          ("production", False)])
+def test_the_demo_key_is_trusted_by_demo_deployments_only(make_app, env, trusted):
+    app = make_app(FULIAN_ENV=env, SECRET_KEY="x" * 40)
+    _install(app, licensing.issue(licensing.demo_private_pem(),
+                                  deployment_id=_deployment(app), licensee="Demo",
+                                  plugins=["vault"], max_stores=5,
+                                  expires_at=date.today() + timedelta(days=10)))
+    assert _status(app).valid is trusted
+
+
+def test_setting_the_clock_back_revives_no_expired_licence(make_app, vendor_keys):
+    app = make_app()
+    private = vendor_keys["private"].read_bytes()
+    doc = licensing.issue(private, deployment_id=_deployment(app), licensee="L",
+                          plugins=["vault"], max_stores=5,
+                          expires_at=date.today() + timedelta(days=10))
+    _install(app, doc)
+    with app.app_context():
+        from core.plugins import remember_licence_clock
+
+        remember_licence_clock()
+        assert db.session.scalars(select(InstalledLicense.clock_seen)).one() == date.today()
+    assert _status(app).valid
+    # The deployment has already seen a day after expiry; today's clock says otherwise
+    # (it was set back). Installing the same licence again does not reset what was seen.
+    with app.app_context(), write_transaction() as session:
+        session.execute(update(InstalledLicense).values(
+            clock_seen=date.today() + timedelta(days=20)))
+    _install(app, doc)
+    status = _status(app)
+    assert not status.valid and "expired" in str(status.error)
+
+
+def test_the_deployment_id_is_bound_at_install(app):
+    """Licences are bound to it: the database itself refuses to change it."""
+    with app.app_context():
+        before = db.session.get(BrandSettings, 1).deployment_id
+        with pytest.raises(DBAPIError), write_transaction() as session:
+            session.execute(update(BrandSettings).values(deployment_id="someone-else"))
+        db.session.rollback()
+        with write_transaction() as session:  # other brand settings still change
+            session.execute(update(BrandSettings).values(name="Renamed"))
+        assert db.session.get(BrandSettings, 1).deployment_id == before

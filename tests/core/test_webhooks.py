@@ -1,16 +1,26 @@
 """Webhooks end to end on both databases: the outbox written in the change's transaction,
 delivery by the real job runner to a real HTTP receiver on loopback, signatures, retries
-with backoff, giving up, replay, event filtering and subscription validation."""
+with backoff, giving up, replay, event filtering and subscription validation; targets that
+are not public addresses refused at subscription and at delivery (DNS rebinding).
+
+The receivers listen on 127.0.0.1, which webhooks refuse unless the operator allows it:
+this module's app allows ``127.0.0.0/8`` (``FULIAN_WEBHOOK_ALLOWED_NETWORKS``), and the
+tests of refusals take that allowance away again."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,23 +92,46 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "*")  # never send loopback posts through a proxy
-    state = Receiver()
+@contextmanager
+def _serving(state: Receiver, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """Run a receiver on 127.0.0.1 (over TLS with ``tls``) for the block."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with _serving(Receiver()) as state:
+        yield state
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+LOOPBACK_ALLOWED = ["127.0.0.0/8"]
+
+
+@pytest.fixture
+def app(make_app: Any) -> Any:
+    """The test app, allowed to post to the receivers on loopback."""
+    return make_app(FULIAN_WEBHOOK_ALLOWED_NETWORKS=LOOPBACK_ALLOWED)
+
+
+@pytest.fixture
+def strict(ctx: Any) -> Any:
+    """The app as deployed by default: no intranet network allowed."""
+    ctx.config["FULIAN_WEBHOOK_ALLOWED_NETWORKS"] = []
+    return ctx
 
 
 @pytest.fixture
@@ -231,7 +264,7 @@ def test_failure_is_retried_with_backoff_and_then_delivered(
     assert "failed, attempt 1 of 8" in caplog.text
     [row] = _deliveries()
     assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 500)
-    assert row.last_error.startswith("HTTP 500")
+    assert row.last_error == "HTTP 500 Internal Server Error"  # never the body ("nope")
     assert row.delivered_at is None
     wait = webhooks.backoff(1)
     assert wait == timedelta(seconds=60)
@@ -318,8 +351,9 @@ def test_unreachable_receiver_and_redirects_count_as_failures(
     jobs.run_pending(ctx)
     refused, redirected = _deliveries()
     assert (refused.status, refused.attempts, refused.last_status_code) == ("pending", 1, None)
-    assert "refused" in refused.last_error.lower()
+    assert refused.last_error == "ConnectionRefusedError: connection refused"
     assert (redirected.attempts, redirected.last_status_code) == (1, 302)
+    assert redirected.last_error == "HTTP 302 Found"
     assert [r.path for r in receiver.requests] == ["/hook"]  # the redirect was not followed
 
 
@@ -332,7 +366,7 @@ def test_a_slow_receiver_times_out(ctx: Any, shop: Shop, receiver: Receiver,
     jobs.run_pending(ctx)
     [row] = _deliveries()
     assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
-    assert "timed out" in row.last_error.lower()
+    assert row.last_error == "TimeoutError: timed out"
 
 
 # --- events and filtering -------------------------------------------------------------------
@@ -400,7 +434,7 @@ def test_customer_created_only_for_new_customers(ctx: Any, receiver: Receiver) -
     with write_transaction():
         find_or_create("13900000042", "Dee again")  # existing: no event
     [row] = _deliveries()
-    assert row.payload["data"] == {"id": customer.id, "phone": "13900000042", "name": "Dee",
+    assert row.payload["data"] == {"id": customer.id, "phone": "+8613900000042", "name": "Dee",
                                    "source": "walk_in"}
     jobs.run_pending(ctx)
     [req] = receiver.requests
@@ -434,7 +468,7 @@ def test_create_subscription_generates_a_secret(ctx: Any) -> None:
     sub = _subscribe("https://example.com/hook", ["booking.created", "*"])
     assert len(sub.secret) == 64 and int(sub.secret, 16) >= 0
     assert sub.active is True
-    own = _subscribe("http://localhost:8080/x", ["customer.created"],
+    own = _subscribe("http://127.0.0.1:8080/x", ["customer.created"],
                      secret="s" * 16)
     assert own.secret == "s" * 16
     assert [s.id for s in webhooks.list_subscriptions()] == [sub.id, own.id]
@@ -502,3 +536,234 @@ def test_signature_freshness_window() -> None:
     assert webhooks.verify_signature(secret, ts, body, signature, now=ts + 3000,
                                      tolerance=3600)
     assert not webhooks.verify_signature(secret, ts, body, signature)  # 2023 is stale today
+
+
+# --- targets that are not public addresses (SSRF) -------------------------------------------
+
+PUBLIC = "93.184.215.14"
+REFUSED_URLS = [
+    "http://127.0.0.1:8080/hook", "http://10.0.0.5/hook", "http://172.16.0.1/hook",
+    "http://192.168.1.1/hook", "http://100.64.0.1/hook", "http://0.0.0.0/hook",
+    "http://224.0.0.1/hook", "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]/hook", "http://[::]/hook", "http://[fd00::1]/hook", "http://[fe80::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook", "http://[::ffff:169.254.169.254]/hook",
+    "http://localhost:8080/hook", "https://api.localhost/hook",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://2130706433/hook",  # 127.0.0.1 written as one number: the resolver's answer counts
+    "https://erp.brand.example/hook", "https://mixed.brand.example/hook",  # names, below
+]
+ACCEPTED_URLS = [
+    "https://hooks.brand.example/hook", f"http://{PUBLIC}/hook",
+    "http://[2606:4700:4700::1111]/hook",
+    "https://not-yet-in-dns.invalid/hook",  # checked again at every delivery
+]
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """A DNS server under the test's control for ``*.brand.example`` names (others go to
+    the real resolver); it answers what the dict says at the time of the lookup."""
+    answers = {"erp.brand.example": ["10.1.2.3"], "hooks.brand.example": [PUBLIC],
+               "mixed.brand.example": [PUBLIC, "127.0.0.1"]}
+    real = webhooks._resolve
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host.endswith(".brand.example"):
+            if host not in answers:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return list(answers[host])
+        return real(host, port)
+
+    monkeypatch.setattr(webhooks, "_resolve", resolve)
+    return answers
+
+
+def test_targets_that_are_not_public_are_refused_at_creation(
+        strict: Any, dns: dict[str, list[str]]) -> None:
+    for url in REFUSED_URLS:
+        with pytest.raises(ValidationFailed) as info:
+            webhooks.create_subscription(url, ["booking.created"])
+        assert info.value.status == 422, url
+        assert list(info.value.field_errors) == ["url"], url
+    assert webhooks.list_subscriptions() == []
+    with pytest.raises(ValidationFailed) as info:
+        webhooks.create_subscription("http://169.254.169.254/", ["*"])
+    assert "non-public address" in str(info.value.field_errors["url"][0])
+    with pytest.raises(ValidationFailed) as info:
+        webhooks.create_subscription("https://erp.brand.example/", ["*"])
+    assert "resolves to" in str(info.value.field_errors["url"][0])
+    with pytest.raises(ValidationFailed) as info:
+        webhooks.create_subscription("http://metadata.google.internal/", ["*"])
+    assert "metadata" in str(info.value.field_errors["url"][0])
+
+    for url in ACCEPTED_URLS:
+        assert webhooks.create_subscription(url, ["booking.created"]).url == url
+
+    # The operator allows the brand's ERP network on purpose; loopback stays refused.
+    strict.config["FULIAN_WEBHOOK_ALLOWED_NETWORKS"] = ["10.0.0.0/8"]
+    for url in ("http://10.0.0.5/hook", "https://erp.brand.example/hook"):
+        assert webhooks.create_subscription(url, ["booking.created"]).url == url
+    with pytest.raises(ValidationFailed):
+        webhooks.create_subscription("http://127.0.0.1/hook", ["booking.created"])
+    assert len(webhooks.list_subscriptions()) == len(ACCEPTED_URLS) + 2
+
+
+@pytest.mark.parametrize(("address", "kind"), [
+    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("10.0.0.5", "private"),
+    ("172.31.255.255", "private"), ("192.168.0.1", "private"),
+    ("100.64.0.1", "shared (CGNAT)"), ("100.127.255.254", "shared (CGNAT)"),
+    ("169.254.169.254", "link-local"), ("0.0.0.0", "unspecified"),
+    ("224.0.0.251", "multicast"), ("239.255.255.250", "multicast"),
+    ("::1", "loopback"), ("::", "unspecified"), ("fe80::1", "link-local"),
+    ("fe80::1%eth0", "link-local"), ("fd12:3456::1", "private"), ("fc00::1", "private"),
+    ("ff02::1", "multicast"), ("::ffff:127.0.0.1", "loopback"), ("::ffff:10.0.0.1", "private"),
+    ("::ffff:169.254.169.254", "link-local"), ("64:ff9b::a00:1", "private"),  # NAT64
+    ("2002:7f00:1::1", "loopback"),  # 6to4 of 127.0.0.1
+    ("8.8.8.8", None), (PUBLIC, None), ("2606:4700:4700::1111", None),
+    ("not an address", "invalid"),
+])
+def test_address_problem(address: str, kind: str | None) -> None:
+    assert webhooks.address_problem(address, allowed=[]) == kind
+
+
+def test_address_problem_reserved_ranges_and_allowed_networks() -> None:
+    for address in ("240.0.0.1", "255.255.255.255", "192.0.2.1", "198.18.0.1", "fec0::1",
+                    "2001:db8::1"):
+        assert webhooks.address_problem(address, allowed=[]) is not None, address
+    erp = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
+    assert webhooks.address_problem("10.20.30.40", allowed=erp) is None
+    assert webhooks.address_problem("::ffff:10.20.30.40", allowed=erp) is None
+    assert webhooks.address_problem("fd00::5", allowed=erp) is None
+    assert webhooks.address_problem("127.0.0.1", allowed=erp) == "loopback"
+    assert webhooks.address_problem("172.16.0.1", allowed=erp) == "private"
+
+
+def test_a_name_that_turns_private_later_is_refused_at_delivery_without_connecting(
+        strict: Any, shop: Shop, receiver: Receiver, dns: dict[str, list[str]],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    connects: list[Any] = []
+    real_connect = socket.create_connection
+
+    def spy(address: Any, *args: Any, **kwargs: Any) -> Any:
+        connects.append(address)
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", spy)
+    url = f"http://hooks.brand.example:{receiver.port}/hook"
+    sub = _subscribe(url, ["booking.created"])  # public when subscribed
+    dns["hooks.brand.example"] = ["127.0.0.1"]  # then the DNS server rebinds the name
+    book(shop)
+    with caplog.at_level("WARNING", logger="core.webhooks"):
+        assert jobs.run_pending(strict) == 1
+    assert receiver.requests == [] and connects == []
+    [row] = _deliveries()
+    assert (row.status, row.attempts, row.last_status_code, row.next_attempt_at) == (
+        "failed", 1, None, None)  # at once: no retry storm
+    assert row.last_error.startswith("target refused: loopback address")
+    assert _queued_jobs() == []
+    assert "127.0.0.1" in caplog.text  # the server log names the address, the row does not
+    assert "127.0.0.1" not in row.last_error
+    assert jobs.run_pending(strict, now=_later(days=1)) == 0
+
+    # One private address among public ones is enough to refuse (every one is checked).
+    dns["hooks.brand.example"] = [PUBLIC, "127.0.0.1"]
+    webhooks.replay(row.id)
+    jobs.run_pending(strict)
+    assert receiver.requests == [] and connects == []
+    assert _deliveries()[0].status == "failed"
+
+    # An operator allowing the network makes the same subscription work.
+    dns["hooks.brand.example"] = ["127.0.0.1"]
+    strict.config["FULIAN_WEBHOOK_ALLOWED_NETWORKS"] = LOOPBACK_ALLOWED
+    webhooks.replay(row.id)
+    jobs.run_pending(strict)
+    [req] = receiver.requests
+    assert _valid(sub, req)
+    assert connects == [("127.0.0.1", receiver.port)]
+    assert _deliveries()[0].status == "delivered"
+
+
+def test_delivery_connects_to_the_address_it_checked(
+        ctx: Any, shop: Shop, receiver: Receiver, dns: dict[str, list[str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dns["hooks.brand.example"] = ["127.0.0.1"]
+    looked_up: list[Any] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def spy(host: Any, *args: Any, **kwargs: Any) -> Any:
+        looked_up.append(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", spy)
+    _subscribe(f"http://hooks.brand.example:{receiver.port}/hook?x=1", ["booking.created"])
+    book(shop)
+    assert jobs.run_pending(ctx) == 1
+    [req] = receiver.requests
+    assert req.path == "/hook?x=1"
+    assert req.headers["Host"] == f"hooks.brand.example:{receiver.port}"
+    assert "hooks.brand.example" not in looked_up  # no second, unchecked DNS answer
+    assert _deliveries()[0].status == "delivered"
+
+
+def _certificates(folder: Path, name: str) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate for ``name`` signed by it (PEM files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Fulian test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                       False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def test_https_is_verified_against_the_host_name_not_the_address(
+        ctx: Any, shop: Shop, dns: dict[str, list[str]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ca, cert, key = _certificates(tmp_path, "hooks.brand.example")
+    dns["hooks.brand.example"] = dns["other.brand.example"] = ["127.0.0.1"]
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    monkeypatch.setattr(webhooks, "_tls_context",
+                        lambda: ssl.create_default_context(cafile=str(ca)))
+    state = Receiver()
+    with _serving(state, server_tls):
+        good = _subscribe(f"https://hooks.brand.example:{state.port}/hook", ["*"])
+        wrong = _subscribe(f"https://other.brand.example:{state.port}/hook", ["*"])
+        book(shop)
+        assert jobs.run_pending(ctx) == 2
+    rows = {r.subscription_id: r for r in _deliveries()}
+    assert rows[good.id].status == "delivered"
+    assert (rows[wrong.id].status, rows[wrong.id].last_error) == (
+        "pending", "SSLCertVerificationError: TLS certificate not trusted")
+    [req] = state.requests
+    assert _valid(good, req) and req.headers["Host"] == f"hooks.brand.example:{state.port}"

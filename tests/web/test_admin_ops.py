@@ -245,7 +245,7 @@ def test_new_booking_creates_customer_and_refuses_a_taken_slot(site: Site) -> No
     assert resp.status_code == 302
     with site.app.app_context():
         customer = db.session.scalars(select(Customer).where(
-            Customer.phone == "13912345678")).one()
+            Customer.phone == "+8613912345678")).one()
         assert customer.name == "新客人" and customer.source == "walk_in"
         booking = db.session.scalars(select(Booking).where(
             Booking.customer_id == customer.id)).one()
@@ -263,7 +263,7 @@ def test_new_booking_creates_customer_and_refuses_a_taken_slot(site: Site) -> No
     with site.app.app_context():  # no booking (the customer record is kept, as in the API)
         assert not db.session.scalars(select(Booking).join(
             Customer, Customer.id == Booking.customer_id).where(
-            Customer.phone == "13912345679")).all()
+            Customer.phone == "+8613912345679")).all()
 
 
 def test_new_booking_invalid_input(site: Site) -> None:
@@ -297,7 +297,7 @@ def test_customers_search_segments_tags_and_notes(site: Site) -> None:
         high = db.session.scalar(select(func.count()).select_from(CustomerTag).where(
             CustomerTag.tag == "高价值"))
         cid = db.session.scalars(select(Customer.id).where(
-            Customer.phone == "13800138002")).one()
+            Customer.phone == "+8613800138002")).one()
     assert re.search(rf'data-segment="高价值">{high}<', html)
     html = client.get("/admin/customers?tag=高价值").get_data(as_text=True)
     assert "张小姐" in html and "李先生" not in html
@@ -340,7 +340,7 @@ def test_create_customer(site: Site) -> None:
                       "tags": "VIP, 敏感肌"})
     assert resp.status_code == 302
     with site.app.app_context():
-        c = db.session.scalars(select(Customer).where(Customer.phone == "13700001234")).one()
+        c = db.session.scalars(select(Customer).where(Customer.phone == "+8613700001234")).one()
         assert sorted(t.tag for t in c.tags) == ["VIP", "敏感肌"]
     resp = post_form(client, "/admin/customers/new", {"phone": "13700001234", "name": "x"})
     html = resp.get_data(as_text=True)

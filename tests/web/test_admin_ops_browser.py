@@ -53,7 +53,7 @@ def test_manager_sees_the_calendar_and_books_a_walk_in(page: Any, site: Site) ->
     assert page.locator(".alert-success").count() == 1
     with site.app.app_context():
         customer = db.session.scalars(select(Customer).where(
-            Customer.phone == "13955550000")).one()
+            Customer.phone == "+8613955550000")).one()
         booking = db.session.scalars(select(Booking).where(
             Booking.customer_id == customer.id)).one()
         assert booking.source == "walk_in" and booking.start_at == datetime.fromisoformat(value)

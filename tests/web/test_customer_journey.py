@@ -66,7 +66,7 @@ def test_new_customer_books_on_the_phone_and_cancels(page: Any, site: Site) -> N
     shot(page, "customer-confirmation")
     with site.app.app_context():
         booking = db.session.scalars(select(Booking).where(Booking.code == code)).one()
-        assert db.session.get(Customer, booking.customer_id).phone == phone
+        assert db.session.get(Customer, booking.customer_id).phone == "+86" + phone
         assert booking.note == "第一次来，请多关照"
         db.session.remove()
 

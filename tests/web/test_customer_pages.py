@@ -201,7 +201,7 @@ def test_booking_needs_login_then_books_once(site: Site) -> None:
     with app_ctx(site):
         booking = db.session.scalars(select(Booking).where(Booking.code == code)).one()
         customer = db.session.get(Customer, booking.customer_id)
-        assert customer.phone == "13900000001"
+        assert customer.phone == "+8613900000001"
         assert booking.source == "online" and booking.note == "对精油过敏"
         assert booking.status == "confirmed"
         confirm_url = "/book/confirm?" + urlencode({"store": 1, "service": 1,
@@ -258,9 +258,9 @@ def test_my_bookings_only_own_and_booking_page_404_for_others(site: Site) -> Non
     listing = text(demo.get("/me/bookings"))
     with app_ctx(site):
         mine = db.session.scalars(select(Booking).join(Customer).where(
-            Customer.phone == "13800138001")).all()
+            Customer.phone == "+8613800138001")).all()
         others = db.session.scalars(select(Booking).join(Customer).where(
-            Customer.phone != "13800138001")).all()
+            Customer.phone != "+8613800138001")).all()
         mine_codes = [b.code for b in mine]
         other_code = others[0].code
     assert mine_codes
@@ -363,7 +363,7 @@ def test_member_centre_empty_state_profile_and_plugin_sections(
         site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     client = customer_client(site, "13900000013")
     html = text(client.get("/me"))
-    assert "13900000013" in html
+    assert "139 0000 0013" in html  # the national format
     empty = zh(site, "Stored value, punch cards and points appear here when your store "
                      "offers them.")
     assert empty in html  # empty state without plugins
@@ -389,7 +389,7 @@ def test_member_centre_empty_state_profile_and_plugin_sections(
     html = client.get("/me").get_data(as_text=True)
     assert "储值余额" in html and "<b>¥500.00</b>" in html
     assert calls[0]["hook"] == "fulian_customer_sections" and calls[0]["face"] == "customer"
-    assert calls[0]["customer"].phone == "13900000013"
+    assert calls[0]["customer"].phone == "+8613900000013"
     assert empty not in html
 
 

@@ -64,7 +64,7 @@ def test_every_page_renders_on_postgresql(pg_site: Site) -> None:
     with pg_site.app.app_context():
         booking = db.session.scalars(select(Booking).join(
             Customer, Customer.id == Booking.customer_id).where(
-            Customer.phone == "13800138001").order_by(Booking.id)).first()
+            Customer.phone == "+8613800138001").order_by(Booking.id)).first()
         wanglei = db.session.scalars(select(Booking.id).join(
             StaffProfile, StaffProfile.id == Booking.staff_id).join(
             User, User.id == StaffProfile.user_id).where(

@@ -33,7 +33,7 @@ def test_staff_accepts_and_completes_by_code(page: Any, site: Site) -> None:
     shot(page, "staff-week")
 
     page.goto(f"/staff/bookings/{due}")
-    assert page.locator('a[href="tel:13800138006"]').is_visible()
+    assert page.locator('a[href="tel:+8613800138006"]').is_visible()
     shot(page, "staff-booking")
 
     page.goto("/staff/complete")

@@ -42,11 +42,16 @@ class AuditOut(ma.Schema):
     at = ma.fields.AwareDateTime(format="iso")
     actor_user_id = ma.fields.Integer(allow_none=True)
     actor = ma.fields.String(metadata={"description": "user:<id>, cli, system, ..."})
-    action = ma.fields.String(metadata={"description": "create, update or delete"})
+    action = ma.fields.String(metadata={
+        "description": "create, update or delete; for entity type auth: login, "
+                       "login_failed, logout, sms_code or sessions_ended"})
     entity_type = ma.fields.String()
     entity_id = ma.fields.String(allow_none=True)
     before = ma.fields.Dict(allow_none=True)
     after = ma.fields.Dict(allow_none=True)
+    ip = ma.fields.String(allow_none=True, metadata={
+        "description": "client address of the request that wrote it (null outside "
+                       "requests)"})
 
 
 @blp.get("")

@@ -52,7 +52,7 @@ class CustomerQuery(PageQuery):
 
 
 class CustomerIn(ma.Schema):
-    phone = ma.fields.String(required=True, validate=v.valid_phone)
+    phone = v.phone_field(required=True)
     name = ma.fields.String(load_default="", validate=v.length(120))
     source = ma.fields.String(load_default="phone",
                               validate=ma.validate.OneOf(CUSTOMER_SOURCES))
@@ -61,7 +61,7 @@ class CustomerIn(ma.Schema):
 
 
 class CustomerUpdate(ma.Schema):
-    phone = ma.fields.String(validate=v.valid_phone)
+    phone = v.phone_field()
     name = ma.fields.String(validate=v.length(120))
     source = ma.fields.String(validate=ma.validate.OneOf(CUSTOMER_SOURCES))
 
@@ -150,7 +150,8 @@ def _valid_tag(tag: str) -> str:
 @blp.arguments(CustomerQuery, location="query")
 @blp.response(200, page_schema(CustomerOut))
 def list_customers(args: dict[str, Any]) -> dict[str, Any]:
-    """Customers, newest first; ``q`` searches phone and name, ``tag`` filters."""
+    """Customers, newest first; ``q`` searches phone and name (digits match however
+    they are grouped: ``138 0013 8000`` finds ``+8613800138000``), ``tag`` filters."""
     _crm_user()
     query = crm.search_customers(args.get("q"), args.get("tag"))
     query = query.options(selectinload(Customer.tags))
@@ -162,7 +163,8 @@ def list_customers(args: dict[str, Any]) -> dict[str, Any]:
 @blp.response(201, CustomerOut)
 @audited
 def create_customer(data: dict[str, Any]) -> dict[str, Any]:
-    """Add a customer (409 if the phone is already known)."""
+    """Add a customer (409 if the phone is already known, in any spelling; 422 on
+    ``phone`` if the number cannot exist in its country's numbering plan)."""
     _crm_user()
     return _dump(crm.create_customer(data))
 
@@ -180,7 +182,8 @@ def read_customer(customer_id: int) -> dict[str, Any]:
 @blp.response(200, CustomerOut)
 @audited
 def update_customer(data: dict[str, Any], customer_id: int) -> dict[str, Any]:
-    """Change name, phone or source (409 if the new phone belongs to another customer)."""
+    """Change name, phone or source (409 if the new phone belongs to another customer;
+    422 on ``phone`` if the number cannot exist in its country's numbering plan)."""
     _, customer = _writable(customer_id)
     return _dump(crm.update_customer(customer.id, data))
 

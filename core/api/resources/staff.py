@@ -20,6 +20,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
+from ... import phones
 from ... import validation as v
 from ...auth import policy
 from ...auth.policy import StaffVisibility
@@ -78,7 +79,7 @@ class _ProfileFields(ma.Schema):
 class StaffIn(_ProfileFields):
     name = ma.fields.String(required=True, validate=[v.not_blank, v.length(120)])
     email = ma.fields.Email(load_default=None, allow_none=True, validate=v.length(254))
-    phone = ma.fields.String(load_default=None, allow_none=True, validate=v.valid_phone)
+    phone = v.phone_field(load_default=None, allow_none=True)
     password = ma.fields.String(load_default=None, allow_none=True,
                                 validate=ma.validate.Length(max=256),
                                 metadata={"description": "initial password of a new login"})
@@ -284,7 +285,8 @@ def read_staff(staff_id: int) -> dict[str, Any]:
 @audited
 def create_staff(data: dict[str, Any]) -> dict[str, Any]:
     """Add a staff member at stores the caller manages: creates the login (unless the
-    email/phone already has one), the staff role and the profile."""
+    email/phone already has one), the staff role and the profile. A phone that cannot
+    exist in its country's numbering plan is 422 on ``phone``."""
     scope = StaffVisibility(require_user())
     store_ids = list(dict.fromkeys(data.pop("store_ids")))
     stores = {s.id: s for s in db.session.scalars(select(Store).where(Store.id.in_(store_ids)))}
@@ -305,6 +307,7 @@ def create_staff(data: dict[str, Any]) -> dict[str, Any]:
     if user_data["email"]:
         conditions.append(User.email == user_data["email"].lower())
     if user_data["phone"]:
+        user_data["phone"] = phones.normalise(user_data["phone"])  # 422 if impossible
         conditions.append(User.phone == user_data["phone"])
     existing = db.session.scalars(select(User.id).where(or_(*conditions))).first()
     if existing is not None and not policy.is_brand_admin(scope.user):

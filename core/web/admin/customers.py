@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ... import phones
 from ...crm import customers as crm
 from ...errors import FulianError, ValidationFailed
 from ...extensions import db
@@ -80,8 +81,9 @@ def new_customer() -> Any:
             form.fail(exc)
             if "tags" in form.errors:
                 form.errors["tags"] = [_("Each tag: 1 to 40 characters.")]
+            phone = phones.lookup_key(form.get("phone"))  # any spelling of the number
             existing = db.session.scalars(select(Customer).where(
-                Customer.phone == form.get("phone"))).first()
+                Customer.phone == phone)).first() if phone else None
             return render_template("admin/customer_new.html", face="admin", form=form,
                                    sources=_sources(), existing=existing), 422
         flash(_("Customer added."), "success")
@@ -102,6 +104,8 @@ def _page(customer: Customer, form: Form | None = None, status: int = 200) -> An
     form = form or Form()
     for key in ("phone", "name", "source"):
         form.values.setdefault(key, getattr(customer, key))
+    if form.values.get("phone") == customer.phone:  # as people read it; saved as E.164
+        form.values["phone"] = phones.display(customer.phone)
     scope = store_scope(Booking.store_id, user)
     query = select(Booking).where(Booking.customer_id == customer.id, scope)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0

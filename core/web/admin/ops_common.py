@@ -20,6 +20,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, false, or_, select
 
+from ... import phones
 from ...auth import policy
 from ...booking.lifecycle import STATUS_LABELS
 from ...extensions import db
@@ -199,7 +200,7 @@ class Row:
 
     @property
     def customer_name(self) -> str:
-        return self.customer.name or self.customer.phone
+        return self.customer.name or phones.display(self.customer.phone)
 
 
 def rows_for(bookings: list[Booking]) -> list[Row]:

@@ -1,5 +1,6 @@
 """Back office: plugins (enable/disable under the licence in force) and brand settings
-(name, logo, colours, language, theme) — owners and brand admins only.
+(name, logo, colours, language, country of phone numbers, theme) — owners and brand
+admins only.
 
 Plugins go through the registry exactly as ``fulian plugins enable|disable`` does
 (``registry.set_enabled``: paid plugins need a licence naming them, data is kept when
@@ -16,7 +17,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from ... import theming
+from ... import phones, theming
 from ...errors import FulianError, ValidationFailed
 from ...extensions import db
 from ...models import PluginState
@@ -89,7 +90,8 @@ def _brand_form() -> Form:
     return Form({"name": brand.name, "logo_url": brand.logo_url or "",
                  "primary_color": brand.primary_color or "",
                  "accent_color": brand.accent_color or "",
-                 "default_locale": brand.default_locale, "theme": brand.theme})
+                 "default_locale": brand.default_locale, "theme": brand.theme,
+                 "country": brand.country})
 
 
 def _theme_defaults() -> dict[str, dict[str, str]]:
@@ -113,7 +115,8 @@ def brand() -> Any:
         form = Form.submitted()
         try:
             data: dict[str, Any] = {"name": form.get("name"),
-                                    "default_locale": form.get("default_locale") or None}
+                                    "default_locale": form.get("default_locale") or None,
+                                    "country": form.get("country") or None}
             logo = form.get("logo_url")
             if logo and not logo.startswith(("https://", "http://", "/")):
                 raise ValidationFailed(_("The input is not valid."), field_errors={
@@ -139,5 +142,6 @@ def brand() -> Any:
     defaults = _theme_defaults()
     current = defaults.get(form.get("theme")) or {"primary": "#0f766e", "accent": "#f59e0b"}
     return render("admin/brand.html", status_of(form), form=form, locales=LOCALES,
+                  countries=phones.country_choices(),
                   themes=sorted(themes.values(), key=lambda t: t.name), defaults=defaults,
                   current=current)

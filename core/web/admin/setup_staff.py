@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
+from ... import phones
 from ...auth import policy
 from ...db import utcnow
 from ...errors import Conflict, FulianError, ValidationFailed
@@ -168,6 +169,7 @@ def staff_new() -> Any:
         if email:
             conditions.append(User.email == email.lower())
         if phone:
+            phone = phones.normalise(phone)  # E.164, as logins look it up
             conditions.append(User.phone == phone)
         existing = db.session.scalars(select(User.id).where(or_(*conditions))).first()
         if existing is not None and not policy.is_brand_admin(page_user()):

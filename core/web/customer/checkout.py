@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from ...booking import holds
 from ...errors import FulianError
 from ...extensions import db
-from ...finance import callbacks, orders
+from ...finance import orders
+from ...finance.providers import providers
 from ...models import ACTIVE_STATUSES, Booking, Order
 from .. import once
 from ..checkout import checkout_sections
@@ -36,7 +37,7 @@ def _methods(order: Order) -> list[dict[str, Any]]:
     """Ways this customer can pay this order now: online providers, then account
     tenders with something available (their balance shown)."""
     found = [{"code": code, "label": str(getattr(p, "label", code)), "online": True,
-              "available": None} for code, p in callbacks.providers().items()]
+              "available": None} for code, p in providers().items()]
     for code, tender in orders.account_tenders().items():
         check = getattr(tender, "available", None)
         left = int(check(order)) if callable(check) else 0
@@ -114,12 +115,12 @@ def pay(code: str) -> Any:
         once.remember(SCOPE, token, where)
 
     try:
-        if method["online"]:
-            provider = callbacks.provider(method["code"])
-            orders.start_online(order.id, method["code"], amount, provider.new_reference(),
+        if method["online"]:  # the pay page asks the provider, after this commit
+            ref = providers()[method["code"]].new_reference()
+            orders.start_online(order.id, method["code"], amount, ref,
                                 user_id=page_user().id,
-                                before_commit=lambda p: remember(provider.start(p)))
-            return redirect(once.done(SCOPE, token) or url_for("customer.booking", code=code))
+                                before_commit=lambda p: remember(url_for("pay.page", ref=ref)))
+            return redirect(url_for("pay.page", ref=ref))
         orders.pay(order.id, method["code"], amount, user_id=page_user().id,
                    before_commit=lambda _p: remember(url_for("customer.booking", code=code)))
     except IntegrityError:  # the same form, sent twice at once: the other one paid

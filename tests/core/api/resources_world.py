@@ -123,7 +123,7 @@ def build_world(app: Any) -> World:
             cy = find_or_create("13800000002", "Cy")
             session.flush()
             ids["bo_customer"], ids["cy"] = bo.id, cy.id
-            login = User(name="Bo", phone="13800000001")
+            login = User(name="Bo", phone="+8613800000001")  # stored in E.164
             login.roles.append(RoleAssignment(role="customer", store_id=None))
             session.add(login)
             session.flush()

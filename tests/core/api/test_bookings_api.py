@@ -142,7 +142,7 @@ def test_front_desk_books_for_a_customer(world: World) -> None:
     with world.app.app_context():
         row = db.session.get(Booking, body["id"])
         customer = db.session.get(Customer, row.customer_id)
-        assert (customer.phone, customer.name) == ("13900000009", "Walk In")
+        assert (customer.phone, customer.name) == ("+8613900000009", "Walk In")
         assert row.start_at == world.start
     # The same time again is taken: 409, nothing more written.
     again = _post(world, "desk", _front_desk_body(world))
@@ -164,7 +164,7 @@ def test_front_desk_of_another_store_cannot_book_here(world: World) -> None:
     _problem(response, 403 if response.status_code == 403 else 404)
     assert world.count() == 0
     with world.app.app_context():
-        assert db.session.scalars(select(Customer).where(Customer.phone == "13900000009")
+        assert db.session.scalars(select(Customer).where(Customer.phone == "+8613900000009")
                                   ).first() is None
     # Booking for someone needs the customer's phone.
     body = _front_desk_body(world)

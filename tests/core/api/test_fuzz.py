@@ -33,7 +33,24 @@ CROSS_FIELD_RULES = {
     "POST /api/v1/stores/{store_id}/holidays": {"opens_min", "closes_min"},
     "PUT /api/v1/stores/{store_id}/hours": {"text", "intervals"},
     "PUT /api/v1/staff/{staff_id}/availability": {"text", "intervals"},
+    # not a rule between fields, but not a schema either: where the host resolves to
+    # (a private or loopback address is refused) is known only by asking DNS
+    "POST /api/v1/webhooks": {"url"},
 }
+# A phone number's pattern is published, but whether a number of that shape exists
+# depends on its country's numbering plan (libphonenumber's metadata, and the brand's
+# country for national numbers), which JSON Schema cannot carry; the field's description
+# and each operation's description say so. Only these fields may be 422 for that reason.
+NUMBERING_PLAN_RULES = {
+    "POST /api/v1/auth/token": {"phone"},
+    "POST /api/v1/auth/sms-code": {"phone"},
+    "POST /api/v1/bookings": {"customer"},
+    "POST /api/v1/customers": {"phone"},
+    "PATCH /api/v1/customers/{customer_id}": {"phone"},
+    "POST /api/v1/staff": {"phone"},
+}
+MAY_BE_422 = {op: CROSS_FIELD_RULES.get(op, set()) | NUMBERING_PLAN_RULES.get(op, set())
+              for op in {*CROSS_FIELD_RULES, *NUMBERING_PLAN_RULES}}
 
 
 def _world(tmp_path_factory: pytest.TempPathFactory) -> tuple:
@@ -59,7 +76,7 @@ def _world(tmp_path_factory: pytest.TempPathFactory) -> tuple:
             "staff": shop.staff.user,
         }
         with write_transaction() as session:
-            cust_user = User(phone="13800000001", name="Bo")
+            cust_user = User(phone="+8613800000001", name="Bo")  # E.164, as stored
             cust_user.roles.append(RoleAssignment(role="customer"))
             session.add(cust_user)
             session.flush()
@@ -94,9 +111,9 @@ def test_api_survives_fuzzing(case, world):
         response = case.call(headers=headers)
         excluded = []
         if response.status_code == 422 and case.meta.generation.mode.is_positive \
-                and case.operation.label in CROSS_FIELD_RULES:
+                and case.operation.label in MAY_BE_422:
             fields = set(response.json().get("errors") or {})
-            assert fields and fields <= CROSS_FIELD_RULES[case.operation.label], \
+            assert fields and fields <= MAY_BE_422[case.operation.label], \
                 response.text
             excluded = [st_checks.positive_data_acceptance]
         case.validate_response(response, excluded_checks=excluded)

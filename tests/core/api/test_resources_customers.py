@@ -77,7 +77,7 @@ def test_create_update_and_notes(world: World) -> None:
     assert world.patch(url, "desk_n", json={}).status_code == 422
     assert world.patch(url, "desk_n", json={"phone": "13800000002"}).status_code == 409
     changed = world.patch(url, "desk_n", json={"name": "Diana", "phone": "13900000010"})
-    assert changed.json["name"] == "Diana" and changed.json["phone"] == "13900000010"
+    assert changed.json["name"] == "Diana" and changed.json["phone"] == "+8613900000010"
 
     notes = f"{url}/notes"
     assert world.post(notes, json={"body": "x"}).status_code == 401
@@ -100,7 +100,7 @@ def test_customer_sees_only_their_own_record(world: World) -> None:
     ids = world.ids
     own = world.get(f"/api/v1/customers/{ids['bo_customer']}", "bo")
     assert own.status_code == 200
-    assert own.json == {"id": ids["bo_customer"], "phone": "13800000001", "name": "Bo"}
+    assert own.json == {"id": ids["bo_customer"], "phone": "+8613800000001", "name": "Bo"}
     assert world.get(f"/api/v1/customers/{ids['cy']}", "bo").status_code == 404
     assert world.get(f"/api/v1/customers/{ids['bo_customer']}/notes", "bo").status_code == 403
     assert world.patch(f"/api/v1/customers/{ids['bo_customer']}", "bo",

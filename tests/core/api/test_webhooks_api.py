@@ -11,11 +11,17 @@ from sqlalchemy import select
 from core import jobs
 from core.auth.tokens import issue_token
 from core.extensions import db
-from core.models import AuditEntry, WebhookSubscription
+from core.models import AuditEntry, WebhookDelivery, WebhookSubscription
 from tests.core.factories import make_shop, make_user
-from tests.core.test_webhooks import Receiver, receiver  # noqa: F401 - fixture
+from tests.core.test_webhooks import LOOPBACK_ALLOWED, Receiver, receiver  # noqa: F401
 
 PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def app(make_app: Any) -> Any:
+    """The test app, allowed to post to the receivers on loopback (refused by default)."""
+    return make_app(FULIAN_WEBHOOK_ALLOWED_NETWORKS=LOOPBACK_ALLOWED)
 
 
 @pytest.fixture
@@ -149,7 +155,7 @@ def test_delivery_log_and_replay(env: dict[str, Any], receiver: Receiver) -> Non
     [entry] = client.get(f"/api/v1/webhooks/{sub['id']}/deliveries", headers=_h(env)).json
     assert (entry["status"], entry["attempts"], entry["last_status_code"]) == (
         "pending", 1, 500)
-    assert entry["last_error"].startswith("HTTP 500")
+    assert entry["last_error"] == "HTTP 500 Internal Server Error"  # not the body
     assert entry["next_attempt_at"] is not None
     assert entry["delivery_id"] == entry["payload"]["id"] == \
         receiver.requests[0].headers["X-Fulian-Delivery"]
@@ -183,3 +189,30 @@ def test_openapi_documents_the_endpoints(env: dict[str, Any]) -> None:
     assert "/api/v1/webhooks" in paths
     assert set(paths["/api/v1/webhooks"]) >= {"get", "post"}
     assert any(p.endswith("/replay") for p in paths)
+
+
+def test_targets_that_are_not_public_are_422_on_url(env: dict[str, Any]) -> None:
+    for url in ("http://10.0.0.5/hook", "http://169.254.169.254/latest/meta-data/",
+                "http://[::1]/hook", "http://localhost/hook",
+                "http://metadata.google.internal/"):
+        resp = _create(env, url)
+        assert resp.status_code == 422, (url, resp.get_data(as_text=True))
+        assert resp.mimetype == PROBLEM
+        assert list(resp.json["errors"]) == ["url"], resp.json
+    assert env["client"].get("/api/v1/webhooks", headers=_h(env)).json == []
+    env["app"].config["FULIAN_WEBHOOK_ALLOWED_NETWORKS"] = ["10.0.0.0/8"]
+    assert _create(env, "http://10.0.0.5/hook").status_code == 201
+
+
+def test_the_delivery_log_never_shows_a_response_body(env: dict[str, Any]) -> None:
+    """Rows written by older releases kept an excerpt of the receiver's answer."""
+    sub = _create(env).json
+    with env["app"].app_context():
+        db.session.add(WebhookDelivery(subscription_id=sub["id"], event="booking.created",
+                                       payload={"id": "x"}, status="failed", attempts=8,
+                                       last_status_code=500,
+                                       last_error="HTTP 500: <html>internal admin</html>"))
+        db.session.commit()
+    [entry] = env["client"].get(f"/api/v1/webhooks/{sub['id']}/deliveries",
+                                headers=_h(env)).json
+    assert entry["last_error"] == "HTTP 500"

@@ -84,7 +84,7 @@ def gunicorn(db_url: str, instance: Path, *, workers: int = 3, guard: bool = Tru
            "--graceful-timeout", "5", "--log-level", "info", "--error-logfile", str(log),
            "--chdir", str(ROOT),
            f"tests.core.booking.live_server:wsgi_app(guard={guard}, limits={limits})"]
-    with log.open("wb") as out:
+    with log.open("ab") as out:  # append: gunicorn writes the same file itself
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=ROOT, start_new_session=True)
     try:

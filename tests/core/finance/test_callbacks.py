@@ -3,17 +3,20 @@ freshness, replay and idempotency — over HTTP."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from core.extensions import db
 from core.finance import callbacks, ledger, sandbox
-from core.models import LedgerEntry, Order, Payment, PaymentCallback
+from core.models import LedgerEntry, Order, Payment, PaymentCallback, SmsMessage
 from tests.core.api.resources_world import BACKENDS, World, world_fixture
+from tests.web.conftest import last_sms_code, post_form
 
 
 @pytest.fixture(params=BACKENDS)
@@ -27,8 +30,8 @@ def _start(world: World, amount: int) -> tuple[int, dict]:
                       json={"provider": "sandbox", "amount": amount})
     assert resp.status_code == 201, resp.json
     assert resp.json["status"] == "pending"
-    assert resp.json["redirect_url"].startswith("/sandbox/pay/sbx_")
-    return order["id"], resp.json
+    assert resp.json["redirect_url"].startswith("/pay/sbx_")  # our pay page, then the
+    return order["id"], resp.json                                 # provider's
 
 
 def _notify(world: World, body: bytes, signature: str | None = None) -> object:
@@ -82,24 +85,63 @@ def test_untrusted_notifications_are_rejected_without_effect(world: World) -> No
         assert db.session.query(PaymentCallback).count() == 0
 
 
+def _customer_page(world: World) -> Any:
+    """A browser session of the order's customer (phone + code by the dev provider)."""
+    page = world.app.test_client()
+    assert post_form(page, "/me/login", {"phone": "13800000001"}).status_code == 200
+    code = last_sms_code(world.app, "13800000001")
+    resp = post_form(page, "/me/login", {"phone": "13800000001", "step": "code",
+                                         "code": code})
+    assert resp.status_code == 302
+    return page
+
+
+def _provider_page(page: Any, payment: dict) -> str:
+    """Our pay page sends the browser on to the sandbox provider's page."""
+    resp = page.get(payment["redirect_url"])
+    assert resp.status_code == 302 and "/sandbox/pay/sbx_" in resp.headers["Location"]
+    return resp.headers["Location"]
+
+
 def test_failed_payment_and_the_provider_page(world: World) -> None:
     order_id, payment = _start(world, 12800)
-    page = world.app.test_client()
-    html = page.get(payment["redirect_url"]).get_data(as_text=True)
+    page = _customer_page(world)
+    provider_page = _provider_page(page, payment)
+    html = page.get(provider_page).get_data(as_text=True)
     assert "sbx_" in html and 'name="csrf_token"' in html
-    token = html.split('name="csrf_token" value="')[1].split('"')[0]
-    resp = page.post(payment["redirect_url"], data={"outcome": "fail", "csrf_token": token})
+    resp = post_form(page, provider_page, {"outcome": "fail"})
     assert resp.status_code == 302
     with world.app.app_context():
         assert db.session.scalars(select(Payment.status)).one() == "failed"
         assert db.session.get(Order, order_id).status == "open"
     # a new attempt, paid on the provider's page: the customer returns to the booking
     _, second = _start(world, 12800)
-    html = page.get(second["redirect_url"]).get_data(as_text=True)
-    token = html.split('name="csrf_token" value="')[1].split('"')[0]
-    resp = page.post(second["redirect_url"], data={"outcome": "pay", "csrf_token": token})
+    resp = post_form(page, _provider_page(page, second), {"outcome": "pay"})
     assert resp.status_code == 302 and "/me/bookings/" in resp.headers["Location"]
     assert world.get(f"/api/v1/orders/{order_id}", "bo").json["status"] == "paid"
+
+
+def test_the_sandbox_page_pays_only_for_the_order_s_own_customer(world: World) -> None:
+    """The demo's exploit: whoever learnt a sandbox reference could settle it."""
+    order_id, payment = _start(world, 12800)
+    provider_page = _provider_page(_customer_page(world), payment)
+    anonymous = world.app.test_client()
+    assert anonymous.get(payment["redirect_url"]).status_code == 302  # to the login
+    resp = anonymous.post(provider_page, data={"outcome": "pay"})
+    assert resp.status_code in (302, 400)  # to the login, or no CSRF token
+    stranger = world.app.test_client()  # another customer, logged in
+    assert post_form(stranger, "/me/login", {"phone": "13800000002"}).status_code == 200
+    with world.app.app_context():
+        text = db.session.scalars(select(SmsMessage.text).order_by(SmsMessage.id.desc())
+                                  ).first()
+    assert post_form(stranger, "/me/login", {"phone": "13800000002", "step": "code",
+                                             "code": re.search(r"\d{6}", text).group(0)}
+                     ).status_code == 302
+    assert stranger.get(payment["redirect_url"]).status_code == 404
+    assert stranger.get(provider_page).status_code == 404
+    with world.app.app_context():
+        assert db.session.get(Order, order_id).paid == 0
+        assert db.session.query(LedgerEntry).count() == 0
 
 
 def test_split_tender_cash_then_online(world: World) -> None:

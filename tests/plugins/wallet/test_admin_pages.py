@@ -258,7 +258,8 @@ def test_tiers_create_edit_delete_through_the_pages(site: Site) -> None:
 def test_desk_panel_and_refund_for_the_stores_managers_only(site: Site) -> None:
     xuhui, jingan = _store(site, "xuhui"), _store(site, "jingan")
     with site.app.app_context(), acting_as(None, "test"):
-        customer = db.session.scalars(select(Customer).where(Customer.phone == PHONE)).one()
+        customer = db.session.scalars(select(Customer).where(
+            Customer.phone == "+86" + PHONE)).one()
         cid, name = customer.id, customer.name
         wallet.top_up(cid, xuhui, 100000, 10000)
         service_id = db.session.scalars(select(Service.id).where(

@@ -19,21 +19,18 @@ from core.db import utcnow, write_transaction
 from core.errors import RuleViolation
 from core.extensions import db
 from core.finance import ledger, orders
-from core.models import Booking, Customer, Order, Payment, SmsMessage
+from core.models import Booking, Customer, Order, Payment
 from plugins.wallet import points, punch, tiers
 from plugins.wallet import service as wallet
 from plugins.wallet.models import PointsLot, TopUp
 from tests.plugins.wallet.test_wallet import _shop, env  # noqa: F401 - the fixture
-from tests.web.conftest import csrf_token, post_form
+from tests.web.conftest import csrf_token, last_sms_code, post_form
 
 
 def _login(app: Any, phone: str) -> Any:
     client = app.test_client()
     assert post_form(client, "/me/login", {"phone": phone}).status_code == 200
-    with app.app_context():
-        text = db.session.scalars(select(SmsMessage.text).where(SmsMessage.phone == phone)
-                                  .order_by(SmsMessage.id.desc())).first()
-    code = re.search(r"\d{6}", text).group(0)
+    code = last_sms_code(app, phone)
     resp = post_form(client, "/me/login", {"phone": phone, "step": "code", "code": code})
     assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
     return client
@@ -85,8 +82,9 @@ def test_points_stored_value_and_online_pay_one_booking(env: dict) -> None:  # n
 
     form = _form(client, url)
     resp = client.post(url, data={**form, "method": "sandbox", "amount": "due"})
-    assert resp.status_code == 302 and "/sandbox/pay/" in resp.headers["Location"]
-    provider_page = resp.headers["Location"]
+    assert resp.status_code == 302 and "/pay/sbx_" in resp.headers["Location"]
+    provider_page = client.get(resp.headers["Location"]).headers["Location"]
+    assert "/sandbox/pay/" in provider_page
     done = post_form(client, provider_page, {"outcome": "pay"})
     assert done.status_code == 302 and done.headers["Location"].endswith(f"/me/bookings/{code}")
     with app.app_context():
@@ -207,13 +205,14 @@ def test_topping_up_online_credits_the_card_when_paid(env: dict) -> None:  # noq
     assert client.post(url, data={**form, "plan_id": "999", "store_id": str(store_id)}
                        ).status_code == 422
     resp = client.post(url, data={**form, "plan_id": str(plan_id), "store_id": str(store_id)})
-    assert resp.status_code == 302 and "/sandbox/pay/" in resp.headers["Location"]
+    assert resp.status_code == 302 and "/pay/sbx_" in resp.headers["Location"]
     again = client.post(url, data={**form, "plan_id": str(plan_id),
                                    "store_id": str(store_id)})
     assert again.headers["Location"] == resp.headers["Location"]  # one order, not two
     with app.app_context():
         assert wallet.balances(customer_id)["total"] == 0  # nothing until it is paid
-    done = post_form(client, resp.headers["Location"], {"outcome": "pay"})
+    provider_page = client.get(resp.headers["Location"]).headers["Location"]
+    done = post_form(client, provider_page, {"outcome": "pay"})
     assert done.status_code == 302 and done.headers["Location"].endswith("/me")
     with app.app_context():
         assert wallet.balances(customer_id) == {"principal": 100000, "bonus": 10000,

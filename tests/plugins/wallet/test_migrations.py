@@ -20,6 +20,8 @@ from core.org.stores import create_store
 def test_existing_cards_get_their_top_ups_remaining(make_app: Any) -> None:
     app = make_app(migrate=False)
     with app.app_context(), acting_as(None, "test"):
+        # the core as it is now (its services are used below), the wallet as it was
+        dbmigrate.upgrade("core@head")
         dbmigrate.upgrade("w0004")
         ensure_brand({"name": "B", "default_locale": "en", "currency": "CNY",
                       "timezone": "Asia/Shanghai"})

@@ -43,13 +43,9 @@ def use_mode(mode: str) -> None:
 
 
 def cli_locale() -> str:
-    from core.i18n import normalise
+    from core.i18n import operator_locale
 
-    for var in ("FULIAN_LOCALE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        loc = normalise(os.environ.get(var, "").split(".")[0])
-        if loc:
-            return loc
-    return "en"
+    return operator_locale()
 
 
 def with_app(fn: Callable[..., Any]) -> Callable[..., Any]:

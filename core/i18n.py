@@ -34,6 +34,16 @@ def normalise(value: str | None) -> str | None:
     return None
 
 
+def operator_locale() -> str:
+    """The language of messages for the person at the console (the CLI, a server's
+    start-up refusal): ``FULIAN_LOCALE``, else the usual locale variables, else English."""
+    for var in ("FULIAN_LOCALE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        loc = normalise(os.environ.get(var, "").split(".")[0])
+        if loc:
+            return loc
+    return "en"
+
+
 def brand_default_locale() -> str:
     from .extensions import db
     from .models import BrandSettings

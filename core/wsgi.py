@@ -14,10 +14,13 @@ requests, which made the slowest 10% of availability requests five times slower.
 import gc
 import sys
 
-from . import create_app, jobs, readiness
+from flask import g
+
+from . import create_app, i18n, jobs, readiness
 
 app = create_app()
 with app.app_context():
+    g.fulian_locale = i18n.operator_locale()  # the operator reads this, not a customer
     try:  # production refuses to serve on demo parts or half a configuration
         for line in readiness.as_text(
                 [f for f in readiness.require(app) if f.level != "ok"]):

@@ -3,6 +3,7 @@ debug output, no start without what it needs; the demo keeps its sandbox."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -202,3 +203,40 @@ def test_an_unpaid_top_up_or_deposit_credits_nothing_in_production(prod: Any,
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_sandbox_payment_in_a_demo_deployment_still_works_end_to_end(make_app: Any
+                                                                       ) -> None:
+    """What the demo shows newcomers: book, pay the deposit on the sandbox's page as the
+    customer, the booking is confirmed and the money is in the ledger."""
+    from core.finance import ledger
+    from core.models import Booking
+    from tests.core.factories import set_policy
+
+    app = make_app(FULIAN_ENV="demo")
+    with app.app_context():
+        shop = make_shop()
+        set_policy(shop.store, deposit_percent=30)
+        make_customer_user(shop.customer, "bo@example.com")
+        booking = book(shop, source="online")
+        assert booking.status == "awaiting_deposit"
+        code, store_id = booking.code, shop.store.id
+    client = app.test_client()
+    assert post_form(client, "/login", {"login": "bo@example.com",
+                                        "password": "correct horse battery"}
+                     ).status_code == 302
+    checkout = f"/me/bookings/{code}/pay"
+    once = re.search(r'name="once" value="([^"]+)"',
+                     client.get(checkout).get_data(as_text=True)).group(1)
+    resp = post_form(client, checkout, {"method": "sandbox", "amount": "deposit",
+                                        "once": once})
+    assert resp.status_code == 302 and "/pay/sbx_" in resp.headers["Location"]
+    provider_page = client.get(resp.headers["Location"]).headers["Location"]
+    done = post_form(client, provider_page, {"outcome": "pay"})
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"/bookings/{code}")
+    with app.app_context():
+        booking = db.session.query(Booking).filter_by(code=code).one()
+        assert booking.status == "confirmed"
+        order = orders.order_of(booking.id)
+        assert order.paid == order.deposit > 0
+        assert ledger.balance(f"store:{store_id}:online") == order.deposit

@@ -84,11 +84,7 @@ def page(ref: str) -> Any:
     if payment.status == "pending" and payment.checkout:
         # Back from the provider's page (or a reload): its notification may not be here
         # yet, so ask the provider once instead of sending the customer to pay again.
-        try:
-            polling.check_payment(payment)
-        except ProviderError:
-            pass
-        db.session.expire_all()
+        _ask(payment)
         payment, order = db.session.get(Payment, payment.id), db.session.get(Order, order.id)
         if payment.status == "succeeded":
             return redirect(after_payment(payment, order, user))
@@ -128,10 +124,15 @@ def check(ref: str) -> Any:
     found = _visible(ref)
     if not isinstance(found, tuple):
         return found
-    payment, order, user = found
+    _ask(found[0])
+    return redirect(url_for("pay.page", ref=ref))
+
+
+def _ask(payment: Payment) -> None:
+    """Ask the provider about ``payment`` now; unreachable, the page says it is still
+    waiting and the poller keeps asking."""
     try:
         polling.check_payment(payment)
     except ProviderError:
-        pass  # the page says it is still waiting; the poller keeps asking
+        pass
     db.session.expire_all()
-    return redirect(url_for("pay.page", ref=ref))

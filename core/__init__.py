@@ -13,7 +13,16 @@ from typing import Any
 from flask import Flask, abort, request
 from flask_smorest import Blueprint as SmorestBlueprint
 
-from . import audit, dbmigrate, i18n, jobs, ratelimit, security, theming  # noqa: F401 (dbmigrate registers Alembic config)
+from . import (  # noqa: F401 (dbmigrate registers Alembic config)
+    armour,
+    audit,
+    dbmigrate,
+    i18n,
+    jobs,
+    ratelimit,
+    security,
+    theming,
+)
 from .config import load_config
 from .db import configure_engine
 from .extensions import db, migrate
@@ -63,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None, extra_plugins: Iterable[Any
     api.init_app(app)
     errors.init_app(app)
     _register_plugin_blueprints(app, registry, enabled)
+    armour.init_app(app)  # after the plugins' 404 for disabled ones, before everything
     app.register_blueprint(home.bp)
     web.init_app(app)
     ratelimit.init_app(app)

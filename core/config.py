@@ -135,6 +135,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "FULIAN_LICENSE_PUBLIC_KEYS": key_paths,
         "FULIAN_THEMES_PATH": env.get("FULIAN_THEMES_PATH") or None,
         "FULIAN_JOBS_THREAD": env.get("FULIAN_JOBS_THREAD", "1") != "0",
+        # a job handed to Redis and not started, or running, for this many seconds was
+        # lost with Redis or with its worker: it is run again (core.jobs); jobs must
+        # finish within half of it
+        "FULIAN_JOBS_VISIBILITY_TIMEOUT": _whole(env, "FULIAN_JOBS_VISIBILITY_TIMEOUT",
+                                                 3600, 7 * 24 * 3600),
+        # finished jobs (done or failed) are deleted after this many days
+        "FULIAN_JOBS_KEEP_DAYS": _whole(env, "FULIAN_JOBS_KEEP_DAYS", 14, 3660),
         "BABEL_DEFAULT_LOCALE": env.get("FULIAN_DEFAULT_LOCALE") or "zh_CN",
         "FULIAN_COMMISSION_BPS": _whole(env, "FULIAN_COMMISSION_BPS", 0, 10_000),
         "FULIAN_DEPOSIT_HOLD_MIN": _whole(env, "FULIAN_DEPOSIT_HOLD_MIN", 15, 24 * 60),
@@ -160,6 +167,27 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # intranet networks webhooks may post to on purpose (a brand's ERP on 10.x);
         # every other private, loopback or link-local target is refused
         "FULIAN_WEBHOOK_ALLOWED_NETWORKS": _networks(env, "FULIAN_WEBHOOK_ALLOWED_NETWORKS"),
+        # largest request body read, in bytes (413 beyond; core.armour): API bodies and
+        # forms are a few kB, so 1 MiB leaves room without reading a flood into memory
+        "FULIAN_MAX_BODY_BYTES": _whole(env, "FULIAN_MAX_BODY_BYTES", 1024 * 1024,
+                                        1024 * 1024 * 1024),
+        # availability served from a per-process cache of store-days, kept exact by
+        # versions in the database (core.scheduling.cache); the TTL is a safety net for
+        # writes that bypass the services, the size counts cached intervals (~120 B each)
+        "FULIAN_AVAILABILITY_CACHE": _flag(env, "FULIAN_AVAILABILITY_CACHE", True),
+        "FULIAN_AVAILABILITY_CACHE_TTL": _whole(env, "FULIAN_AVAILABILITY_CACHE_TTL", 300,
+                                                24 * 3600),
+        "FULIAN_AVAILABILITY_CACHE_SIZE": _whole(env, "FULIAN_AVAILABILITY_CACHE_SIZE",
+                                                 250_000, 100_000_000),
+        # a retry with the Idempotency-Key of a request still running waits this long
+        # for its reply, then gets 409 with Retry-After (core.idempotency); it holds a
+        # worker meanwhile, so at most gunicorn's default worker timeout of 30 s
+        "FULIAN_IDEMPOTENCY_WAIT_SECONDS": _whole(env, "FULIAN_IDEMPOTENCY_WAIT_SECONDS",
+                                                  10, 30),
+        # a key claimed this long ago without a reply was left by a process that died:
+        # a retry takes it over and runs the request
+        "FULIAN_IDEMPOTENCY_STALE_SECONDS": _whole(env, "FULIAN_IDEMPOTENCY_STALE_SECONDS",
+                                                   60, 24 * 3600),
     }
     # Plugins read their own FULIAN_<PLUGIN>_* settings from app.config like the core's
     # (tests override them the same way); the core does not need to know their names.
@@ -167,11 +195,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         if name.startswith("FULIAN_") and name not in config:
             config[name] = value
     config.update(overrides)
-    for name in ("FULIAN_SESSION_IDLE_MINUTES", "FULIAN_SESSION_MAX_HOURS"):
-        if not config[name]:  # zero would log everybody out at once
+    for name in ("FULIAN_SESSION_IDLE_MINUTES", "FULIAN_SESSION_MAX_HOURS",
+                 "FULIAN_JOBS_VISIBILITY_TIMEOUT"):
+        if not config[name]:  # zero would log everybody out (or rerun every job) at once
             raise ValueError(f"{name} must be at least 1")
     config.setdefault("PERMANENT_SESSION_LIFETIME",
                       timedelta(hours=config["FULIAN_SESSION_MAX_HOURS"]))
+    config.setdefault("MAX_CONTENT_LENGTH", config["FULIAN_MAX_BODY_BYTES"])
     if production:  # nothing an override or FLASK_DEBUG says turns debugging on here
         config["DEBUG"] = False
         config["PROPAGATE_EXCEPTIONS"] = False

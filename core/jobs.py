@@ -1,26 +1,55 @@
-"""Background jobs: one facade (:func:`enqueue`), two backends.
+"""Background jobs: one facade (:func:`enqueue`), one table of work to do, two runners.
 
 Why it looks like this:
 
-* **Two backends.** Production runs rq on Redis. The embedded default has no Redis, and rq
-  has no server-free mode (NOTES trap 3: ``Queue(is_async=False)`` still needs a Redis
-  connection, silently skips ``Retry`` and parks delayed jobs forever). So the embedded
-  default gets a small in-process backend of its own; callers only ever see
-  :func:`enqueue`, and ``FULIAN_REDIS_URL`` picks the backend.
-* **Enqueue after commit.** A job enqueued while ``db.session`` is in a transaction is only
-  remembered on the session and dispatched by its ``after_commit`` event; a rollback
-  discards it. So a job never runs for a change that was rolled back (a confirmation SMS
-  for a booking that was never written), and a worker never picks a job up before the rows
-  it reads are visible. Outside a transaction :func:`enqueue` dispatches at once.
-* **Persisted delayed jobs.** The in-process backend writes every job as a
-  :class:`core.models.JobRecord` row in its own short write transaction, so a reminder
-  scheduled for tomorrow survives a restart. Runners claim a row with a conditional
-  ``UPDATE ... WHERE status = 'queued'``, so web processes and ``fulian worker`` may poll
-  the same table without running a job twice. While a job runs, its ``run_at`` holds the
-  claim time; a row left ``running`` for :data:`STALE_AFTER` (the process died) is retried.
-* **Jobs are data.** A job is a dotted path (``"pkg.mod:func"``) plus JSON arguments, so
-  another process (an rq worker, or this one after a restart) can import and run it. Jobs
-  run in a fresh Flask app context and must commit their own writes.
+* **The database is the source of truth (an outbox).** Every job is a row of the
+  ``jobs`` table (:class:`core.models.JobRecord`) committed together with the change that
+  asked for it: :func:`enqueue` inside a ``db.session`` transaction remembers the job, and
+  the rows are inserted (one statement for all of them) on that transaction's connection
+  just before it commits. So a job never runs for a change that was rolled back (a
+  confirmation for a booking that was never written), no change is committed without its
+  jobs, and a runner never picks a job up before the rows it reads are visible. Outside a
+  transaction the row is written in a short transaction of its own.
+* **Two runners of the same table.** The embedded default has no Redis, and rq has no
+  server-free mode (NOTES trap 3), so in process a daemon thread of the web process,
+  :func:`run_pending` or ``fulian worker`` claim due rows and run them. With rq
+  (``FULIAN_REDIS_URL``) Redis only carries "run row N" messages: a web process hands an
+  immediate job over right after its commit; a dispatcher inside every ``fulian worker``
+  hands over delayed jobs when they fall due, and whatever a web process could not hand
+  over (Redis down: the row simply waits, ``queued``).
+* **Redis may lose what it holds.** A row handed over is ``enqueued``. The dispatcher's
+  sweep (:func:`sweep`, every :data:`RECOVER_SECONDS`) hands a row over again when its
+  message is gone from Redis (restarted without persistence, flushed, or down at the
+  handover) or has waited longer than the visibility timeout
+  (``FULIAN_JOBS_VISIBILITY_TIMEOUT``, default an hour); a row ``running`` for longer than
+  that belonged to a worker that died, and counts as a failed attempt. A Redis outage or
+  data loss therefore delays work but loses none. A job must finish within half the
+  visibility timeout (rq stops it then).
+* **One runner per job at a time.** A runner claims a row with a conditional ``UPDATE``
+  (``queued`` and due, or ``enqueued``, to ``running``) that also counts the attempt; only
+  the runner whose claim matched runs the job, and only the claim that is still current
+  (the same attempt count) records the outcome. A duplicate message does nothing.
+* **At least once: jobs must be idempotent.** A job that ran but whose "done" mark was
+  lost (its worker died in between) runs again after the visibility timeout. Every job
+  checks the state it acts on and does nothing when it has moved on: a deposit hold
+  still held, a webhook delivery still pending at the attempt it was scheduled for, a
+  refund still pending (and providers de-duplicate our refund reference), a punch card
+  still holding unbroken visits. Plugins' ``fulian_booking_event`` handlers called by
+  :func:`core.booking.service.announce` may therefore see an event twice.
+* **Failures back off.** A failing job is retried after 2, 4, 8 ... seconds until it has
+  run ``max_attempts`` times; then it is ``failed``, kept with its traceback. Finished
+  rows are deleted after ``FULIAN_JOBS_KEEP_DAYS`` days (default 14).
+* **Jobs are data, the app is not rebuilt per job.** A job is a dotted path
+  (``"pkg.mod:func"``) plus JSON arguments, run in an app context of the runner's
+  long-lived app; ``fulian worker`` with rq runs rq's ``SimpleWorker`` (no fork per job,
+  NOTES trap 17). Jobs must commit their own writes.
+* **Periodic jobs are not rows.** The core's sweeps and the enabled plugins'
+  ``fulian_periodic_jobs`` recur anyway: in process they run when due (last run kept in
+  memory); with rq each is enqueued at most once per period across all workers (a Redis
+  key per job), so while Redis is down they simply wait for the next period.
+* **One warning per outage.** Failing Redis or database calls of the runners log when
+  they start failing and when they work again, not at every attempt
+  (:func:`redis_outages` counts the Redis outages).
 """
 
 from __future__ import annotations
@@ -29,6 +58,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -40,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, Engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, event, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -49,25 +79,41 @@ from .extensions import db
 from .models.system import JobRecord
 
 __all__ = [
-    "enqueue", "get_backend", "init_app", "periodic_jobs", "run_pending", "run_periodic",
-    "run_worker", "start_worker_thread", "stop_worker_thread",
+    "enqueue", "get_backend", "init_app", "periodic_jobs", "purge_finished", "redis_outages",
+    "run_pending", "run_periodic", "run_worker", "start_worker_thread", "stop_worker_thread",
+    "sweep",
 ]
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "fulian_jobs"
-PENDING_KEY = "fulian_jobs_pending"
+PENDING_KEY = "fulian_jobs_pending"      # session.info: jobs waiting for the commit
+INSERTED_KEY = "fulian_jobs_inserted"    # session.info: rows written by the commit
 POLL_SECONDS = 1.0
-STALE_AFTER = timedelta(hours=1)
-STALE_CHECK_SECONDS = 60.0
-MAX_ROUNDS = 100  # run_pending: rounds picking up jobs that became due while it ran
+RECOVER_SECONDS = 15.0  # how often runners look for lost messages and dead workers
+#: an ``enqueued`` row younger than this may still be on its way to Redis
+HANDOVER_GRACE = timedelta(seconds=30)
+#: after a failed handover, web processes leave handovers to the dispatcher this long
+REDIS_RETRY_SECONDS = 5.0
+#: seconds to connect to / hear from Redis when handing jobs over
+REDIS_TIMEOUT_SECONDS = 2.0
+FAILURE_TTL = 7 * 24 * 3600  # an rq message that failed outside our runner (diagnostics)
+BATCH = 200
+MAX_ROUNDS = 100  # run_pending / dispatch: rounds picking up jobs that became due meanwhile
+DEFAULT_VISIBILITY_SECONDS = 3600
+DEFAULT_KEEP_DAYS = 14
+STOPPED = "the worker running this job stopped before it finished"
+
+QUEUED, ENQUEUED, RUNNING, DONE, FAILED = "queued", "enqueued", "running", "done", "failed"
 
 PeriodicJob = tuple[str, int, Callable[[], Any]]
+_T = JobRecord.__table__
+_C = _T.c
 
 
 @dataclass(frozen=True)
 class Job:
-    """A job ready to dispatch: dotted path, JSON-safe arguments, when and how often."""
+    """A job ready to be written: dotted path, JSON-safe arguments, when and how often."""
 
     func: str
     args: list[Any]
@@ -85,7 +131,7 @@ def backoff_seconds(attempts: int) -> int:
 
 
 def init_app(app: Flask) -> None:
-    """Choose the backend: rq if ``FULIAN_REDIS_URL`` is set, else in-process."""
+    """Choose the runner: rq if ``FULIAN_REDIS_URL`` is set, else in-process."""
     _install_session_listeners()
     url = app.config.get("FULIAN_REDIS_URL")
     backend: InProcessBackend | RQBackend
@@ -108,17 +154,18 @@ def enqueue(
     max_attempts: int = 3,
     **kwargs: Any,
 ) -> None:
-    """Run ``func(*args, **kwargs)`` in the background, in an app context.
+    """Run ``func(*args, **kwargs)`` in the background, in an app context, at least once.
 
     ``func`` is a module-level function or its path ``"pkg.mod:func"``; arguments must be
     JSON-serialisable (they are stored as JSON; tuples come back as lists). ``at`` (an
     aware datetime) or ``delay`` postpones the job. A failing job is retried with
     exponential backoff until it has run ``max_attempts`` times. Inside a ``db.session``
-    transaction the job is dispatched only when that transaction commits. The names
-    ``at``, ``delay`` and ``max_attempts`` cannot be passed on to the job. Needs an app
-    context. Only ``db.session`` transactions are waited for: do not enqueue while holding
-    a write transaction on a connection of your own (on SQLite the in-process backend
-    would wait for your write lock).
+    transaction the job's row is written by that transaction's commit (and discarded by
+    its rollback): call it inside the write transaction of the change it belongs to. The
+    names ``at``, ``delay`` and ``max_attempts`` cannot be passed on to the job. Needs an
+    app context. Only ``db.session`` transactions are waited for: do not enqueue while
+    holding a write transaction on a connection of your own (on SQLite the row's own
+    transaction would wait for your write lock).
     """
     if at is not None and delay is not None:
         raise ValueError("pass either at or delay, not both")
@@ -145,7 +192,7 @@ def enqueue(
     else:
         # No transaction, or called while one is committing (e.g. from an after-commit
         # hook): there is nothing left to wait for.
-        backend.dispatch(job)
+        backend.write_alone(job)
 
 
 def run_pending(app: Flask, now: datetime | None = None) -> int:
@@ -158,6 +205,16 @@ def run_pending(app: Flask, now: datetime | None = None) -> int:
         raise RuntimeError("run_pending is for the in-process backend; "
                            "use run_worker(app, burst=True) with rq")
     return backend.run_pending(now)
+
+
+def sweep(app: Flask, now: datetime | None = None) -> int:
+    """Recover lost jobs now and (with rq) hand over the due ones; returns how many rows
+    were handed over or put back in the queue.
+
+    Runners do this on their own every :data:`RECOVER_SECONDS`; ``now`` (aware) pretends
+    it is a later time, for tests.
+    """
+    return get_backend(app).sweep(now)
 
 
 def run_periodic(app: Flask, now: datetime | None = None) -> int:
@@ -191,15 +248,40 @@ def stop_worker_thread(app: Flask, timeout: float = 5.0) -> None:
         backend.stop_thread(timeout)
 
 
+def purge_finished(now: datetime | None = None) -> int:
+    """Periodic job: delete jobs done or failed more than ``FULIAN_JOBS_KEEP_DAYS`` days
+    ago (every job is a row now, so the table would only grow); returns how many."""
+    days = int(current_app.config.get("FULIAN_JOBS_KEEP_DAYS", DEFAULT_KEEP_DAYS))
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    engine = get_backend().engine
+    finished = (_C.status.in_((DONE, FAILED)), _C.run_at < cutoff, _C.finished_at < cutoff)
+    removed = 0
+    for _ in range(MAX_ROUNDS):
+        with engine.connect() as conn:
+            ids = list(conn.scalars(select(_C.id).where(*finished).limit(1000)))
+        if not ids:
+            break
+        with _write(engine) as conn:
+            removed += conn.execute(delete(_T).where(_C.id.in_(ids), *finished)).rowcount
+    return removed
+
+
 def _core_periodic() -> list[PeriodicJob]:
     """The core's own periodic work: asking payment providers what their lost
-    notifications would have said (:mod:`core.finance.polling`), and remembering the
-    latest day seen for licence checks."""
+    notifications would have said (:mod:`core.finance.polling`), remembering the latest
+    day seen for licence checks, the safety nets for work whose job was lost before the
+    jobs table was its source of truth or whose worker died mid-way (deposit holds past
+    their time, webhook deliveries overdue), and forgetting old finished jobs."""
+    from . import webhooks
+    from .booking import holds
     from .finance import polling
     from .plugins import remember_licence_clock
 
     return [("core.poll_payments", 60, polling.poll),
-            ("core.licence_clock", 3600, remember_licence_clock)]
+            ("core.licence_clock", 3600, remember_licence_clock),
+            ("core.expire_holds", holds.SWEEP_EVERY_SECONDS, holds.expire_overdue),
+            ("core.resend_webhooks", webhooks.SWEEP_EVERY_SECONDS, webhooks.sweep_pending),
+            ("core.purge_jobs", 3600, purge_finished)]
 
 
 def periodic_jobs(app: Flask) -> list[PeriodicJob]:
@@ -278,25 +360,71 @@ def _execute(app: Flask, path: str, args: list[Any], kwargs: dict[str, Any]) -> 
         func(*args, **kwargs)
 
 
-# ---------------------------------------------------------------- after-commit logic
+# ------------------------------------------------------------------ rows and commits
+
+
+def _row(job: Job, status: str, now: datetime) -> dict[str, Any]:
+    return {"func": job.func, "args": job.args, "kwargs": job.kwargs,
+            "run_at": job.run_at or now, "status": status, "attempts": 0,
+            "max_attempts": job.max_attempts, "created_at": now,
+            "handed_at": now if status == ENQUEUED else None}
+
+
+#: what a backend learns about the rows just committed: (id, func, status)
+Written = tuple[int, str, str]
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> list[Written]:
+    """Write ``rows`` in one statement (in no particular order on SQLite, hence the
+    columns that tell them apart)."""
+    result = conn.execute(insert(_T).returning(_C.id, _C.func, _C.status), rows)
+    return [(r.id, r.func, r.status) for r in result]
+
+
+@contextmanager
+def _write(engine: Engine) -> Iterator[Connection]:
+    """A short write transaction on a connection of our own (``BEGIN IMMEDIATE`` on
+    SQLite)."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
 
 
 def _install_session_listeners() -> None:
-    if not event.contains(Session, "after_commit", _after_commit):
+    if not event.contains(Session, "before_commit", _before_commit):
+        event.listen(Session, "before_commit", _before_commit)
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_soft_rollback", _after_soft_rollback)
         event.listen(Session, "after_transaction_end", _after_transaction_end)
 
 
+def _before_commit(session: Session) -> None:
+    """Write the rows of the jobs enqueued in this transaction, inside it."""
+    if session.in_nested_transaction():
+        return  # a savepoint is being released: its jobs wait for the outermost commit
+    pending = session.info.pop(PENDING_KEY, None)
+    if not pending:
+        return
+    now = utcnow()
+    conn = session.connection()
+    groups: dict[int, tuple[Backend, list[Job]]] = {}
+    for _owner, backend, job in pending:
+        groups.setdefault(id(backend), (backend, []))[1].append(job)
+    inserted = session.info.setdefault(INSERTED_KEY, [])
+    for backend, group in groups.values():
+        rows = [_row(job, backend.initial_status(job), now) for job in group]
+        inserted.append((backend, _insert(conn, rows)))
+
+
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
-        return  # a savepoint was released: its jobs wait for the outermost commit
-    pending = session.info.pop(PENDING_KEY, None)
-    for _owner, backend, job in pending or ():
+        return
+    for backend, rows in session.info.pop(INSERTED_KEY, None) or ():
         try:
-            backend.dispatch(job)
-        except Exception:  # the data is committed: failing the caller now helps nobody
-            log.exception("could not dispatch job %s after commit; it is lost", job.func)
+            backend.committed(rows)
+        except Exception:  # the rows are committed: a runner will find them
+            log.exception("could not announce %d committed job(s)", len(rows))
 
 
 def _within(txn: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
@@ -315,30 +443,76 @@ def _after_soft_rollback(session: Session, previous: SessionTransaction) -> None
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
+        session.info.pop(INSERTED_KEY, None)  # the commit failed: its rows are gone too
         dropped = session.info.pop(PENDING_KEY, None)
         if dropped:
             log.info("discarded %d job(s): their transaction did not commit", len(dropped))
 
 
-# --------------------------------------------------------------- in-process backend
+# ------------------------------------------------------------------------- outages
+
+_redis_outages = 0
+_outages_lock = threading.Lock()
 
 
-class InProcessBackend:
-    """Jobs as ``jobs`` rows, run by a daemon thread, ``run_pending`` or ``fulian worker``."""
+def redis_outages() -> int:
+    """How many times the job runners of this process lost Redis so far."""
+    return _redis_outages
 
-    def __init__(self, app: Flask):
+
+class _Outage:
+    """Logs when ``what`` starts failing and when it works again, not at every attempt;
+    remembers for a few seconds that it is down, so web processes do not wait on it."""
+
+    def __init__(self, what: str, meaning: str, counts_redis: bool = False) -> None:
+        self.what = what
+        self.meaning = meaning
+        self.counts_redis = counts_redis
+        self.since: float | None = None
+        self.retry_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def down(self) -> bool:
+        return self.since is not None and time.monotonic() < self.retry_at
+
+    def failed(self, exc: BaseException) -> None:
+        global _redis_outages
+        with self._lock:
+            now = time.monotonic()
+            self.retry_at = now + REDIS_RETRY_SECONDS
+            if self.since is not None:
+                return
+            self.since = now
+            if self.counts_redis:
+                with _outages_lock:
+                    _redis_outages += 1
+        log.warning("%s unreachable (%s: %s): %s", self.what, type(exc).__name__, exc,
+                    self.meaning)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            if self.since is None:
+                return
+            down_for, self.since = time.monotonic() - self.since, None
+        log.warning("%s reachable again after %.0f s", self.what, down_for)
+
+
+# ------------------------------------------------------------------- shared runner
+
+
+class Backend:
+    """What both runners share: writing rows, claiming and running them, recovering rows
+    left ``running`` by a worker that died."""
+
+    def __init__(self, app: Flask) -> None:
         self.app = app
         self._engine: Engine | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._thread_pid: int | None = None
-        self._lock = threading.Lock()
-        self._last_periodic: dict[str, datetime] = {}
-        self._last_stale_check = float("-inf")
-        self._foreground = False
+        self.database = _Outage("the database (jobs table)",
+                                "no job runs until it is back")
+        self.visibility = timedelta(seconds=int(
+            app.config.get("FULIAN_JOBS_VISIBILITY_TIMEOUT") or DEFAULT_VISIBILITY_SECONDS))
 
-    # -- database
     @property
     def engine(self) -> Engine:
         if self._engine is None:
@@ -346,98 +520,130 @@ class InProcessBackend:
                 self._engine = db.engine
         return self._engine
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A short write transaction on our own connection (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self.engine.connect() as conn:
-            conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
+    # -- writing
+    def initial_status(self, job: Job) -> str:
+        return QUEUED
 
-    # -- enqueue
-    def dispatch(self, job: Job) -> None:
-        with self._write() as conn:
-            conn.execute(insert(JobRecord.__table__).values(
-                func=job.func, args=job.args, kwargs=job.kwargs,
-                run_at=job.run_at or utcnow(), status="queued", attempts=0,
-                max_attempts=job.max_attempts,
-            ))
+    def write_alone(self, job: Job) -> None:
+        """Write ``job``'s row in a transaction of its own, then announce it."""
+        with _write(self.engine) as conn:
+            written = _insert(conn, [_row(job, self.initial_status(job), utcnow())])
+        self.committed(written)
+
+    def committed(self, rows: list[Written]) -> None:
+        """Rows ``(id, func, status)`` were just committed."""
+        raise NotImplementedError
+
+    # -- running
+    def run_row(self, job_id: int, now: datetime | None = None) -> bool:
+        """Claim row ``job_id`` and run it; False if it was not ours to run (another runner
+        has it, it is not due, or it is finished)."""
+        due_at = now or utcnow()
+        with _write(self.engine) as conn:
+            row = conn.execute(
+                update(_T).where(_C.id == job_id, or_(
+                    _C.status == ENQUEUED, and_(_C.status == QUEUED, _C.run_at <= due_at)))
+                .values(status=RUNNING, started_at=utcnow(), attempts=_C.attempts + 1)
+                .returning(_C.func, _C.args, _C.kwargs, _C.attempts, _C.max_attempts)
+            ).one_or_none()
+        if row is None:
+            return False
+        try:
+            _execute(self.app, row.func, row.args or [], row.kwargs or {})
+        except Exception:
+            error = traceback.format_exc()
+            log.warning("job %s (%s) failed, attempt %d of %d", job_id, row.func, row.attempts,
+                        row.max_attempts, exc_info=True)
+            if row.attempts >= row.max_attempts:
+                values: dict[str, Any] = {"status": FAILED, "finished_at": utcnow()}
+            else:
+                values = {"status": QUEUED,
+                          "run_at": due_at + timedelta(seconds=backoff_seconds(row.attempts))}
+            values["last_error"] = error
+        else:
+            values = {"status": DONE, "finished_at": utcnow()}
+        with _write(self.engine) as conn:  # only if our claim is still the current one
+            conn.execute(update(_T).where(_C.id == job_id, _C.status == RUNNING,
+                                          _C.attempts == row.attempts).values(**values))
+        return True
+
+    # -- recovery
+    def recover_running(self, now: datetime) -> int:
+        """Rows ``running`` for longer than the visibility timeout: their worker died. The
+        attempt was counted at the claim; queue them again, or fail them when that was
+        their last attempt."""
+        stale = (_C.status == RUNNING, _C.started_at <= now - self.visibility)
+        with self.engine.connect() as conn:
+            if conn.scalar(select(_C.id).where(*stale).limit(1)) is None:
+                return 0
+        with _write(self.engine) as conn:
+            failed = conn.execute(update(_T).where(*stale, _C.attempts >= _C.max_attempts)
+                                  .values(status=FAILED, last_error=STOPPED,
+                                          finished_at=utcnow())).rowcount
+            again = conn.execute(update(_T).where(*stale).values(
+                status=QUEUED, last_error=STOPPED, run_at=now)).rowcount
+        log.warning("%d job(s) left running by a worker that stopped: %d queued again, "
+                    "%d failed", failed + again, again, failed)
+        return failed + again
+
+    def sweep(self, now: datetime | None = None) -> int:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------- in-process backend
+
+
+class InProcessBackend(Backend):
+    """Jobs run from the table by a daemon thread, ``run_pending`` or ``fulian worker``."""
+
+    def __init__(self, app: Flask):
+        super().__init__(app)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._thread_pid: int | None = None
+        self._lock = threading.Lock()
+        self._last_periodic: dict[str, datetime] = {}
+        self._last_recovery = float("-inf")
+        self._foreground = False
+
+    def committed(self, rows: list[Written]) -> None:
         self.ensure_thread()
         self._wake.set()
 
     # -- running
     def run_pending(self, now: datetime | None = None) -> int:
-        self._requeue_stale()
-        jobs = JobRecord.__table__.c
+        if time.monotonic() - self._last_recovery >= RECOVER_SECONDS:
+            self.sweep()
         seen: set[int] = set()
         count = 0
         for _ in range(MAX_ROUNDS):
             due_at = now or utcnow()
             with self.engine.connect() as conn:
                 ids = [i for i in conn.scalars(
-                    select(jobs.id).where(jobs.status == "queued", jobs.run_at <= due_at)
-                    .order_by(jobs.run_at, jobs.id)
+                    select(_C.id).where(_C.status == QUEUED, _C.run_at <= due_at)
+                    .order_by(_C.run_at, _C.id).limit(BATCH)
                 ) if i not in seen]
             if not ids:
                 break
             for job_id in ids:
                 seen.add(job_id)
-                count += self._run_one(job_id, now)
+                count += self.run_row(job_id, now)
         return count
 
-    def _run_one(self, job_id: int, now: datetime | None) -> bool:
-        jobs = JobRecord.__table__.c
-        with self._write() as conn:
-            claimed = conn.execute(
-                update(JobRecord.__table__)
-                .where(jobs.id == job_id, jobs.status == "queued")
-                .values(status="running", run_at=utcnow())
-            ).rowcount
-            if claimed != 1:
-                return False  # another runner got it first
-            row = conn.execute(
-                select(jobs.func, jobs.args, jobs.kwargs, jobs.attempts, jobs.max_attempts)
-                .where(jobs.id == job_id)
-            ).one()
-        attempts = row.attempts + 1
-        try:
-            _execute(self.app, row.func, row.args or [], row.kwargs or {})
-        except Exception:
-            error = traceback.format_exc()
-            log.warning("job %s (%s) failed, attempt %d of %d", job_id, row.func, attempts,
-                        row.max_attempts, exc_info=True)
-            if attempts >= row.max_attempts:
-                values: dict[str, Any] = {"status": "failed", "finished_at": utcnow()}
-            else:
-                retry_at = (now or utcnow()) + timedelta(seconds=backoff_seconds(attempts))
-                values = {"status": "queued", "run_at": retry_at}
-            values.update(attempts=attempts, last_error=error)
-        else:
-            values = {"status": "done", "attempts": attempts, "finished_at": utcnow()}
-        with self._write() as conn:
-            conn.execute(update(JobRecord.__table__)
-                         .where(jobs.id == job_id, jobs.status == "running").values(**values))
-        return True
-
-    def _requeue_stale(self) -> None:
-        """Give rows left ``running`` by a dead process another attempt (once a minute)."""
-        if time.monotonic() - self._last_stale_check < STALE_CHECK_SECONDS:
-            return
-        self._last_stale_check = time.monotonic()
-        jobs = JobRecord.__table__.c
-        stale = (jobs.status == "running", jobs.run_at < utcnow() - STALE_AFTER)
-        note = "the process running this job stopped before it finished"
+    def sweep(self, now: datetime | None = None) -> int:
+        """Rows left ``running`` by a dead process run again; rows handed to a Redis this
+        deployment no longer uses (it switched from rq to in-process) run here."""
+        self._last_recovery = time.monotonic()
+        now = now or utcnow()
+        count = self.recover_running(now)
         with self.engine.connect() as conn:
-            if conn.scalar(select(jobs.id).where(*stale).limit(1)) is None:
-                return
-        with self._write() as conn:
-            conn.execute(update(JobRecord.__table__)
-                         .where(*stale, jobs.attempts + 1 >= jobs.max_attempts)
-                         .values(status="failed", attempts=jobs.attempts + 1,
-                                 last_error=note, finished_at=utcnow()))
-            conn.execute(update(JobRecord.__table__).where(*stale)
-                         .values(status="queued", attempts=jobs.attempts + 1,
-                                 last_error=note, run_at=utcnow()))
+            if conn.scalar(select(_C.id).where(_C.status == ENQUEUED).limit(1)) is None:
+                return count
+        with _write(self.engine) as conn:
+            count += conn.execute(update(_T).where(_C.status == ENQUEUED)
+                                  .values(status=QUEUED)).rowcount
+        return count
 
     def run_periodic(self, now: datetime | None = None) -> int:
         now = now or utcnow()
@@ -499,8 +705,9 @@ class InProcessBackend:
             self._wake.clear()
             try:
                 self.tick()
-            except SQLAlchemyError:
-                log.warning("job runner could not reach the jobs table", exc_info=True)
+                self.database.succeeded()
+            except SQLAlchemyError as exc:
+                self.database.failed(exc)
             except Exception:
                 log.exception("job runner failed")
             self._wake.wait(POLL_SECONDS)
@@ -509,87 +716,277 @@ class InProcessBackend:
 # ------------------------------------------------------------------------ rq backend
 
 
-class RQBackend:
-    """Jobs on an rq queue; ``fulian worker`` runs ``rq.Worker`` with its scheduler."""
+class RQBackend(Backend):
+    """Rows handed to an rq queue as "run row N"; ``fulian worker`` runs rq's
+    ``SimpleWorker`` in its own long-lived app, with the dispatcher beside it."""
 
     def __init__(self, app: Flask, url: str, queue_name: str):
         from redis import Redis
         from rq import Queue
 
-        self.app = app
-        self.connection = Redis.from_url(url)
+        super().__init__(app)
+        self.url = url
+        # short timeouts: a web process hands jobs over after its commit and must not hang
+        # on a Redis that does not answer (the row waits in the table instead)
+        self.connection = Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                                         socket_timeout=REDIS_TIMEOUT_SECONDS)
         self.queue = Queue(queue_name, connection=self.connection)
+        self.redis = _Outage("Redis (jobs)", "jobs wait in the database until it is back",
+                             counts_redis=True)
+        self._id_prefix = re.sub(r"[^A-Za-z0-9_-]", "_", queue_name)
 
-    def dispatch(self, job: Job) -> None:
-        from rq import Retry
+    def message_id(self, job_id: int) -> str:
+        """The rq job id of row ``job_id``: the same at every handover, so a message can
+        be looked up, and one queue name per deployment keeps deployments apart."""
+        return f"{self._id_prefix}-{job_id}"
 
-        options: dict[str, Any] = {
-            "args": (job.func, job.args, job.kwargs),
-            "description": job.func,
-        }
-        if job.max_attempts > 1:  # rq refuses Retry(max=0)
-            intervals = [backoff_seconds(n) for n in range(1, job.max_attempts)]
-            options["retry"] = Retry(max=job.max_attempts - 1, interval=intervals)
-        if job.run_at is None:
-            self.queue.enqueue(_run, **options)
-        else:
-            self.queue.enqueue_at(job.run_at, _run, **options)
+    # -- handing over
+    def initial_status(self, job: Job) -> str:
+        if job.run_at is None and not self.redis.down:
+            return ENQUEUED  # handed over right after the commit
+        return QUEUED  # the dispatcher hands it over when it is due
 
+    def committed(self, rows: list[Written]) -> None:
+        handed = [(job_id, func) for job_id, func, status in rows if status == ENQUEUED]
+        if not handed or self._push(handed):
+            return
+        try:  # the dispatcher takes them over as soon as Redis answers again
+            with _write(self.engine) as conn:
+                conn.execute(update(_T).where(_C.id.in_([i for i, _f in handed]),
+                                              _C.status == ENQUEUED)
+                             .values(status=QUEUED, handed_at=None))
+        except SQLAlchemyError:  # then the sweep finds them, HANDOVER_GRACE later
+            log.warning("could not put %d job(s) back in the queue", len(handed),
+                        exc_info=True)
+
+    def _push(self, rows: list[tuple[int, str]]) -> bool:
+        from redis.exceptions import RedisError
+        from rq import Queue
+
+        timeout = max(int(self.visibility.total_seconds()) // 2, 1)
+        datas = [Queue.prepare_data(_run_record, args=(job_id,),
+                                    job_id=self.message_id(job_id), description=func,
+                                    timeout=timeout, result_ttl=0, failure_ttl=FAILURE_TTL)
+                 for job_id, func in rows]
+        try:
+            with self.connection.pipeline() as pipe:
+                self.queue.enqueue_many(datas, pipeline=pipe)
+                pipe.execute()
+        except RedisError as exc:
+            self.redis.failed(exc)
+            return False
+        self.redis.succeeded()
+        return True
+
+    def dispatch_due(self, now: datetime | None = None) -> int:
+        """Hand over the rows that are due and not handed over yet; returns how many."""
+        count = 0
+        for _ in range(MAX_ROUNDS):
+            due_at = now or utcnow()
+            with self.engine.connect() as conn:
+                ids = list(conn.scalars(select(_C.id).where(_C.status == QUEUED,
+                                                            _C.run_at <= due_at)
+                                        .order_by(_C.run_at, _C.id).limit(BATCH)))
+            if not ids:
+                break
+            with _write(self.engine) as conn:  # ours only if still queued: one handover
+                rows = conn.execute(update(_T).where(_C.id.in_(ids), _C.status == QUEUED)
+                                    .values(status=ENQUEUED, handed_at=utcnow())
+                                    .returning(_C.id, _C.func)).all()
+            if rows and not self._push([(r.id, r.func) for r in rows]):
+                with _write(self.engine) as conn:
+                    conn.execute(update(_T).where(_C.id.in_([r.id for r in rows]),
+                                                  _C.status == ENQUEUED)
+                                 .values(status=QUEUED, handed_at=None))
+                break
+            count += len(rows)
+            if len(ids) < BATCH:
+                break
+        return count
+
+    def recover_lost(self, now: datetime) -> int:
+        """Put back in the queue the handed-over rows whose message Redis no longer has,
+        or that have waited longer than the visibility timeout."""
+        from rq.job import Job as RQJob
+
+        grace_cutoff = now - HANDOVER_GRACE
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_C.id, _C.handed_at).where(
+                _C.status == ENQUEUED, _C.handed_at <= grace_cutoff)
+                .order_by(_C.handed_at).limit(BATCH * 5)).all()
+        if not rows:
+            return 0
+        with self.connection.pipeline(transaction=False) as pipe:
+            for row in rows:
+                pipe.exists(RQJob.key_for(self.message_id(row.id)))
+            present = pipe.execute()
+        self.redis.succeeded()
+        expired = now - self.visibility
+        lost = [row.id for row, there in zip(rows, present, strict=True)
+                if not there or row.handed_at <= expired]
+        if not lost:
+            return 0
+        with _write(self.engine) as conn:
+            count = conn.execute(update(_T).where(_C.id.in_(lost), _C.status == ENQUEUED,
+                                                  _C.handed_at <= grace_cutoff)
+                                 .values(status=QUEUED, handed_at=None)).rowcount
+        log.warning("%d job(s) handed to Redis were lost there (restart, flush or outage): "
+                    "handing them over again", count)
+        return count
+
+    def sweep(self, now: datetime | None = None) -> int:
+        now = now or utcnow()
+        return (self.recover_running(now) + self.recover_lost(now)
+                + self.dispatch_due(now))
+
+    # -- periodic
     def run_periodic(self, now: datetime | None = None) -> int:
         stamp = (now or utcnow()).isoformat()
         count = 0
         for name, every, _fn in periodic_jobs(self.app):
             key = f"fulian:periodic:{self.queue.name}:{name}"
             if self.connection.set(key, stamp, nx=True, ex=every):
-                self.queue.enqueue(_run_periodic, args=(name,), description=f"periodic {name}")
+                self.queue.enqueue(_run_periodic, args=(name,), description=f"periodic {name}",
+                                   result_ttl=0, failure_ttl=FAILURE_TTL)
                 count += 1
         return count
 
+    # -- the worker
     def run_worker(self, burst: bool = False) -> None:
-        from rq import Worker
+        global _job_app
+        previous, _job_app = _job_app, (os.getpid(), self.app)  # jobs run in this app
+        main = threading.current_thread() is threading.main_thread()
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
+                    } if main else {}
+        try:
+            if burst:
+                self._dispatcher_round(recover=True)
+                self._new_worker(threading.Event()).work(burst=True)
+            else:
+                self._work_until_stopped(handlers)
+        finally:
+            _job_app = previous
+            for sig, handler in handlers.items():  # rq.Worker installs its own
+                signal.signal(sig, handler)
+
+    def _new_worker(self, stopping: threading.Event) -> Any:
+        from redis import Redis
+
+        connection = Redis.from_url(self.url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+        return _worker_class()([self.queue.name], connection=connection, stopping=stopping)
+
+    def _work_until_stopped(self, handlers: dict[int, Any]) -> None:
+        """rq's worker in a loop: started again when it gives up (Redis gone at its start,
+        or where it does not retry), until SIGTERM/SIGINT. The dispatcher runs beside it."""
+        from redis.exceptions import RedisError
 
         stop = threading.Event()
-        if not burst:
-            threading.Thread(target=self._periodic_loop, args=(stop,), daemon=True,
-                             name="fulian-periodic").start()
-        else:
-            self._safe_periodic()
-        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        dispatcher = threading.Thread(target=self._dispatch_loop, args=(stop,), daemon=True,
+                                      name="fulian-dispatcher")
+        dispatcher.start()
+
+        def listen() -> None:
+            """Between two rq workers a signal just stops the loop (rq's own handlers,
+            left installed by the last one, would raise StopRequested out here)."""
+            for sig in handlers:
+                signal.signal(sig, lambda _signum, _frame: stop.set())
+
+        wait = POLL_SECONDS
         try:
-            Worker([self.queue], connection=self.connection).work(
-                burst=burst, with_scheduler=True)
+            listen()
+            while not stop.is_set():
+                try:
+                    self._new_worker(stop).work(burst=False)
+                    wait = POLL_SECONDS
+                except RedisError as exc:
+                    self.redis.failed(exc)
+                    wait = min(wait * 2, 30.0)
+                finally:
+                    listen()
+                stop.wait(wait)
         finally:
             stop.set()
-            if threading.current_thread() is threading.main_thread():
-                for sig, handler in handlers.items():  # rq.Worker installs its own
-                    signal.signal(sig, handler)
+            dispatcher.join(30)
 
-    def _safe_periodic(self) -> None:
-        try:
-            self.run_periodic()
-        except Exception:
-            log.exception("could not enqueue periodic jobs")
+    def _dispatcher_round(self, recover: bool) -> None:
+        now = utcnow()
+        if recover:
+            self.recover_running(now)
+            self.recover_lost(now)
+        self.dispatch_due(now)
+        self.run_periodic(now)
 
-    def _periodic_loop(self, stop: threading.Event) -> None:
-        while not stop.wait(POLL_SECONDS):
-            self._safe_periodic()
+    def _dispatch_loop(self, stop: threading.Event) -> None:
+        from redis.exceptions import RedisError
+
+        last_recovery = float("-inf")
+        while True:
+            recover = time.monotonic() - last_recovery >= RECOVER_SECONDS
+            try:
+                self._dispatcher_round(recover)
+                if recover:
+                    last_recovery = time.monotonic()
+                self.redis.succeeded()
+                self.database.succeeded()
+            except RedisError as exc:
+                self.redis.failed(exc)
+            except SQLAlchemyError as exc:
+                self.database.failed(exc)
+            except Exception:
+                log.exception("job dispatcher failed")
+            if stop.wait(POLL_SECONDS):
+                return
+
+
+_worker_classes: list[type] = []
+
+
+def _worker_class() -> type:
+    """rq's ``SimpleWorker`` (jobs run in this process: no fork, no app per job) that
+    tells our loop when it was asked to stop and retries Redis every few seconds."""
+    if not _worker_classes:
+        from rq import SimpleWorker
+
+        class Worker(SimpleWorker):  # type: ignore[misc]
+            max_connection_wait_time = 5.0
+
+            def __init__(self, *args: Any, stopping: threading.Event | None = None,
+                         **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.stopping = stopping or threading.Event()
+
+            def request_stop(self, signum: int, frame: Any) -> None:
+                self.stopping.set()  # a job in progress finishes first (warm shutdown)
+                super().request_stop(signum, frame)
+
+        _worker_classes.append(Worker)
+    return _worker_classes[0]
 
 
 _job_app: tuple[int, Flask] | None = None
 
 
 def _worker_app() -> Flask:
-    """The app rq jobs run in: built once per process from the environment."""
+    """The app rq jobs run in: ``fulian worker``'s own, or one built once per process
+    from the environment (a plain ``rq worker``)."""
     global _job_app
-    if _job_app is None or _job_app[0] != os.getpid():  # rq forks a process per job
+    if _job_app is None or _job_app[0] != os.getpid():
         from . import create_app
 
         _job_app = (os.getpid(), create_app())
     return _job_app[1]
 
 
+def _run_record(job_id: int) -> None:
+    """rq entry point: run row ``job_id`` of the jobs table (claimed first, so a duplicate
+    or stale message does nothing)."""
+    app = _worker_app()
+    get_backend(app).run_row(job_id)
+
+
 def _run(path: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """rq entry point: run the job ``path`` inside an app built from the environment."""
+    """rq entry point of the messages written before jobs were rows (migration c0012):
+    those still in Redis at the upgrade run once more through here."""
     _execute(_worker_app(), path, args, kwargs)
 
 

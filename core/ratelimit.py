@@ -10,10 +10,23 @@ Redis when ``FULIAN_REDIS_URL`` is set (shared by all workers) and in memory in 
 embedded mode. Limits are attached to endpoints by name after the blueprints are
 registered, so the API modules stay free of limiter plumbing. A 429 is a problem+json
 with ``Retry-After``.
+
+**Redis down is not an error page** (NOTES trap 16): a limiter that raises when its
+storage is unreachable turns every limited route — logins, SMS codes, bookings — into a
+500. So Flask-Limiter's in-memory fallback is on (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``:
+the same limits, counted per process while Redis is away, which still stops a flood) and
+any other storage error is swallowed (``RATELIMIT_SWALLOW_ERRORS``: the request goes on
+unlimited rather than failing). Flask-Limiter pings Redis again now and then (after 1, 2,
+4 ... 32 seconds, then from 1 again) and goes back to it without a restart. Each switch
+is logged once per process and outage, not per request, and counted
+(:func:`storage_outages`). Short socket timeouts keep an unreachable (not refusing)
+Redis from holding requests up.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -23,6 +36,11 @@ from flask_limiter.util import get_remote_address
 
 from . import phones
 from .auth.sms import CODE_LIMITS
+
+log = logging.getLogger(__name__)
+
+#: seconds to connect to / hear from the limits' Redis before the fallback takes over
+REDIS_TIMEOUT_SECONDS = 0.5
 
 #: endpoint -> limits (per client IP unless a key function is given below)
 LIMITS: dict[str, str] = {
@@ -72,12 +90,61 @@ PER_SUBJECT: dict[str, list[tuple[str, Callable[[], str] | None,
 }
 
 
+_outages = 0
+_outages_lock = threading.Lock()
+
+
+def storage_outages() -> int:
+    """How many times a limiter of this process lost its storage (Redis) so far."""
+    return _outages
+
+
+def storage_down(app: Flask) -> bool:
+    """Whether ``app``'s limits are counted in process memory now because Redis is away."""
+    limiter = app.extensions.get("fulian_limiter")
+    return isinstance(limiter, _ReportingLimiter) and limiter._storage_dead
+
+
+class _ReportingLimiter(Limiter):
+    """A Limiter that says when it falls back to memory and when Redis is back.
+
+    Flask-Limiter keeps that state in ``_storage_dead`` and sets it exactly on the two
+    transitions; this property sees them, so the warning is written once per outage.
+    """
+
+    _fulian_dead = False
+
+    @property
+    def _storage_dead(self) -> bool:
+        return self._fulian_dead
+
+    @_storage_dead.setter
+    def _storage_dead(self, dead: bool) -> None:
+        global _outages
+        was, self._fulian_dead = self._fulian_dead, bool(dead)
+        if dead and not was:
+            with _outages_lock:
+                _outages += 1
+            log.warning("rate-limit storage (Redis) unreachable: limits are counted in this "
+                        "process's memory until it is back (outage %d of this process)",
+                        _outages)
+        elif was and not dead:
+            log.warning("rate-limit storage (Redis) is reachable again: limits are shared "
+                        "through it again")
+
+
 def init_app(app: Flask) -> Limiter:
     redis_url = app.config.get("FULIAN_REDIS_URL")
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    if str(app.config["RATELIMIT_STORAGE_URI"]).startswith(("redis://", "rediss://")):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {
+            "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+            "socket_timeout": REDIS_TIMEOUT_SECONDS})
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "fulian")
-    limiter = Limiter(get_remote_address, app=app, default_limits=[])
+    limiter = _ReportingLimiter(get_remote_address, app=app, default_limits=[])
     for endpoint, spec in LIMITS.items():
         view = app.view_functions.get(endpoint)
         if view is None:

@@ -33,6 +33,11 @@ How it works:
 * **At most one sender per attempt.** A ``deliver`` job carries the attempt count it was
   scheduled for and claims the delivery with a conditional ``UPDATE`` before posting, so a
   replay racing a scheduled retry cannot post twice for the same attempt.
+* **Nothing stays pending for good.** The core's periodic :func:`sweep_pending` gives a
+  job again to every pending delivery whose attempt is :data:`SWEEP_AFTER` overdue: its
+  job was lost (a Redis flushed before jobs were rows) or its worker died mid-post (the
+  claim leaves ``next_attempt_at`` at the attempt's start). A job that still turns up
+  finds its attempt taken and does nothing.
 
 ``attempts`` counts the posts made, successful or not: a delivery accepted at once shows
 ``attempts == 1``.
@@ -61,7 +66,7 @@ import marshmallow as ma
 from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from . import jobs
 from . import validation as v
@@ -76,7 +81,7 @@ __all__ = [
     "deactivate_subscription", "deliver",
     "delete_subscription", "deliveries_for", "get_delivery", "get_subscription",
     "list_subscriptions", "record", "record_booking", "record_customer", "replay", "sign",
-    "verify_signature",
+    "sweep_pending", "verify_signature",
 ]
 
 log = logging.getLogger(__name__)
@@ -96,6 +101,10 @@ SIGNATURE_TOLERANCE = 300
 ERROR_EXCERPT = 500  # characters of last_error at most
 USER_AGENT = "Fulian-Webhooks/1"
 JOB = "core.webhooks:deliver"
+SWEEP_EVERY_SECONDS = 60
+#: a pending delivery this late for its attempt lost its job: the sweep schedules it again
+SWEEP_AFTER = timedelta(minutes=5)
+SWEEP_BATCH = 500
 
 
 # ------------------------------------------------------------------------- signatures
@@ -279,7 +288,11 @@ def check_target(url: str) -> None:
     """Raise ValidationFailed (422 on ``url``) if ``url`` points at an address webhooks may
     not reach. A name that does not resolve yet is accepted: every delivery checks again.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "[8E5]" has the shape of an IPv6 literal but is none
+        raise ValidationFailed(_l("The input is not valid."), field_errors={"url": [
+            gettext("Give an http:// or https:// URL with a host name.")]}) from None
     host = parts.hostname or ""
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -588,7 +601,7 @@ def deliver(delivery_id: int, attempt: int | None = None) -> None:
             update(WebhookDelivery.__table__)
             .where(table.id == delivery_id, table.status == "pending",
                    table.attempts == expected)
-            .values(attempts=expected + 1, next_attempt_at=None)
+            .values(attempts=expected + 1, next_attempt_at=utcnow())  # see sweep_pending
         ).rowcount
         if claimed != 1:
             return  # another job made this attempt
@@ -637,6 +650,7 @@ def deliver(delivery_id: int, attempt: int | None = None) -> None:
         if error is None:
             row.status = "delivered"
             row.delivered_at = utcnow()
+            row.next_attempt_at = None
             row.last_error = None
             return
         row.last_error = error
@@ -670,3 +684,33 @@ def replay(delivery_id: int) -> WebhookDelivery:
         row.delivered_at = None
         jobs.enqueue(JOB, row.id, row.attempts)
     return row
+
+
+def sweep_pending(now: datetime | None = None) -> int:
+    """Periodic job (``core.resend_webhooks``): schedule again every pending delivery whose
+    attempt is more than :data:`SWEEP_AFTER` overdue (its job was lost, or its worker died
+    while posting); one whose last attempt never reported is failed. Returns how many
+    deliveries it touched."""
+    now = now or utcnow()
+    table = WebhookDelivery.__table__.c
+    overdue = (table.status == "pending", or_(
+        table.next_attempt_at <= now - SWEEP_AFTER,
+        and_(table.next_attempt_at.is_(None), table.created_at <= now - SWEEP_AFTER)))
+    if db.session.scalar(select(table.id).where(*overdue).limit(1)) is None:
+        return 0
+    with write_transaction() as session:
+        ids = list(session.scalars(select(table.id).where(*overdue).order_by(table.id)
+                                   .limit(SWEEP_BATCH)))
+        given_up = session.execute(
+            update(WebhookDelivery.__table__)
+            .where(table.id.in_(ids), table.attempts >= MAX_ATTEMPTS, *overdue)
+            .values(status="failed", next_attempt_at=None,
+                    last_error="the last attempt never reported back")).rowcount
+        again = session.execute(
+            update(WebhookDelivery.__table__).where(table.id.in_(ids), *overdue)
+            .values(next_attempt_at=now).returning(table.id, table.attempts)).all()
+        for delivery_id, attempts in again:
+            jobs.enqueue(JOB, delivery_id, attempts)
+    log.warning("webhook deliveries overdue: %d scheduled again, %d given up", len(again),
+                given_up)
+    return len(again) + given_up

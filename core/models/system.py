@@ -57,18 +57,30 @@ class InstalledLicense(db.Model):
 
 
 class JobRecord(db.Model):
-    """A job of the in-process backend, persisted so delayed jobs survive a restart."""
+    """A job: the outbox row committed with the change that asked for it (core.jobs).
+
+    The table is the source of truth for work to do with either runner; rq only carries
+    "run row N" messages. ``status``: ``queued`` (waits for ``run_at``), ``enqueued``
+    (handed to rq at ``handed_at``), ``running`` (claimed at ``started_at``; ``attempts``
+    counts the claims), ``done`` or ``failed``.
+    """
 
     __tablename__ = "jobs"
+    __table_args__ = (
+        # what runners ask for: due queued rows, and rows handed over or running
+        db.Index("ix_jobs_status_run_at", "status", "run_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     func: Mapped[str] = mapped_column(String(200))
     args: Mapped[list[Any]] = mapped_column(JSON, default=list)
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    run_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

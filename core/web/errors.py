@@ -2,7 +2,11 @@
 
 No traceback ever reaches a user: unexpected exceptions are logged and answered with a
 translated 500. Domain errors (:class:`core.errors.FulianError`) carry their own status
-and field errors.
+and field errors. A database that cannot be reached (stopped, restarting, its pool
+exhausted, SQLite locked past its busy timeout) is 503 with ``Retry-After``: the request
+may succeed as it is a moment later, which 500 does not say. The pool pings connections
+before use (``pool_pre_ping``), so the first request after the database is back gets a
+fresh connection; nothing needs a restart.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json, render_template, request
+from flask import Flask, Response, g, json, render_template, request
 from flask_babel import gettext as _
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from ..errors import FulianError, _flatten
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+#: seconds a client should wait before retrying while the database is unreachable
+DATABASE_RETRY_AFTER = 5
 
 
 def wants_problem() -> bool:
@@ -52,8 +59,40 @@ def _titles() -> dict[int, str]:
         404: _("Not found"), 405: _("Method not allowed"), 409: _("Conflict"),
         413: _("Request too large"), 415: _("Unsupported media type"),
         422: _("The input is not valid."), 429: _("Too many requests"),
-        500: _("Internal error"),
+        500: _("Internal error"), 503: _("Service unavailable"),
     }
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be used right now (rather than that a
+    statement was wrong): a failed or lost connection, the pool's wait timing out, a
+    lock or shutdown (SQLAlchemy's ``OperationalError``, ``InterfaceError``, any DBAPI
+    error that invalidated its connection, psycopg's own ``OperationalError``)."""
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated)
+    try:
+        import psycopg
+    except ImportError:  # SQLite-only installs need no PostgreSQL driver
+        return False
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def _unavailable(exc: BaseException) -> Any:
+    # One line, no traceback: the cause is outside the app, and a flood of tracebacks
+    # while the database restarts would hide real bugs.
+    log.warning("database unavailable on %s %s: %s: %s", request.method, request.path,
+                type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+    message = _("The service is briefly unavailable. Please try again in a moment.")
+    if wants_problem():
+        resp = problem(503, _titles()[503], detail=message)
+        resp.headers.update(headers)
+        return resp
+    # The page must not ask the database again (who is logged in, the brand).
+    g.page_user = g.user = g.fulian_brand = None
+    return render_template("errors/error.html", code=503, message=message), 503, headers
 
 
 def init_app(app: Flask) -> None:
@@ -95,6 +134,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
+        if database_unreachable(exc):
+            return _unavailable(exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_problem():
             return problem(500, _titles()[500],

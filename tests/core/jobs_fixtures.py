@@ -50,3 +50,33 @@ def enqueue_child(path: str) -> None:
 
     _append(path, "parent")
     enqueue(record, path, "child")
+
+
+def record_pid(path: str) -> None:
+    """Proves where the job ran (the worker's own process, or a forked work horse)."""
+    import os
+
+    _append(path, {"pid": os.getpid(), "app": id(current_app._get_current_object())})
+
+
+def claim_taken_over_meanwhile(path: str) -> None:
+    """Plays a runner presumed dead: while it runs, the sweep gives its row to another
+    runner (which claims it: a second attempt)."""
+    from sqlalchemy import update
+
+    from core.extensions import db
+    from core.models import JobRecord
+
+    _append(path, "ran")
+    with db.engine.begin() as conn:
+        conn.execute(update(JobRecord).where(JobRecord.status == "running")
+                     .values(attempts=JobRecord.attempts + 1))
+
+
+def slow(path: str, seconds: float) -> None:
+    """A job that takes a while: says when it starts and when it ends."""
+    import time
+
+    _append(path, "started")
+    time.sleep(seconds)
+    _append(path, "finished")

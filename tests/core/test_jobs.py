@@ -7,10 +7,11 @@ their own throw-away redis-server per test process.
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
 import shutil
-import socket
-import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 import core
 from core import jobs
@@ -27,35 +29,61 @@ from core.db import write_transaction
 from core.extensions import db
 from core.models import JobRecord, PluginState
 from core.plugins import PluginMeta, hookimpl
+from tests.conftest import PG_ADMIN_URL, new_pg_database
+from tests.core import jobs_fixtures as fx
+from tests.core.private_redis import PrivateRedis, available
 
-try:  # works whether or not tests/ is turned into a package later
-    from . import jobs_fixtures as fx
-except ImportError:
-    import jobs_fixtures as fx
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+_TEMPLATES: dict[str, str] = {}  # backend -> migrated SQLite file / PostgreSQL database
 
 
-def _migrate(app: Any) -> None:
+def _settings(folder: Path, db_url: str, **config: Any) -> dict[str, Any]:
+    return {"INSTANCE_PATH": str(folder / "instance"), "SQLALCHEMY_DATABASE_URI": db_url,
+            "FULIAN_JOBS_THREAD": False, "FULIAN_REDIS_URL": None, **config}
+
+
+def _migrate_into(db_url: str) -> None:
+    """Give the empty database ``db_url`` the migrated schema: migrated once per backend
+    and process, then copied (a file, or a PostgreSQL template), which keeps this module
+    fast."""
     from core import dbmigrate
 
-    with app.app_context():
-        dbmigrate.upgrade()
+    backend = "postgresql" if db_url.startswith("postgresql") else "sqlite"
+    if backend not in _TEMPLATES:
+        folder = Path(tempfile.mkdtemp(prefix="jobs-template-"))
+        if backend == "sqlite":
+            url = f"sqlite:///{folder / 'template.db'}"
+            _TEMPLATES[backend] = str(folder / "template.db")
+        else:
+            assert PG_ADMIN_URL
+            url, drop = new_pg_database(PG_ADMIN_URL)
+            atexit.register(drop)
+            _TEMPLATES[backend] = url.rsplit("/", 1)[1]
+        template = core.create_app(_settings(folder, url))
+        with template.app_context():
+            dbmigrate.upgrade()
+            db.engine.dispose()
+    if backend == "sqlite":
+        target = db_url.removeprefix("sqlite:///")
+        for suffix in ("", "-wal", "-shm"):
+            if Path(_TEMPLATES[backend] + suffix).exists():
+                shutil.copyfile(_TEMPLATES[backend] + suffix, target + suffix)
+        return
+    assert PG_ADMIN_URL
+    name = db_url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_TEMPLATES[backend]}"'))
+    finally:
+        admin.dispose()
 
 
 def _make_app(tmp_path: Path, db_url: str, *, migrate: bool = True, extra_plugins: Any = (),
               **config: Any) -> Any:
-    settings = {
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SQLALCHEMY_DATABASE_URI": db_url,
-        "FULIAN_JOBS_THREAD": False,
-        "FULIAN_REDIS_URL": None,
-        **config,
-    }
-    app = core.create_app(settings, extra_plugins=extra_plugins)
     if migrate:
-        _migrate(app)
-    return app
+        _migrate_into(db_url)
+    return core.create_app(_settings(tmp_path, db_url, **config), extra_plugins=extra_plugins)
 
 
 @pytest.fixture
@@ -320,22 +348,110 @@ def test_a_claimed_job_is_not_run_twice(app: Any, out: str) -> None:
         jobs.enqueue(fx.record, out, "once")
     backend = app.extensions["fulian_jobs"]
     [row] = _rows(app)
-    assert backend._run_one(row.id, None) is True
-    assert backend._run_one(row.id, None) is False  # the conditional UPDATE matched nothing
+    assert backend.run_row(row.id) is True
+    assert backend.run_row(row.id) is False  # the conditional UPDATE matched nothing
     assert len(fx.lines(out)) == 1
+
+
+def test_only_the_current_claim_records_the_outcome(app: Any, out: str) -> None:
+    """A runner presumed dead (its claim was taken over) finishing late changes nothing."""
+    with app.app_context():
+        jobs.enqueue(fx.claim_taken_over_meanwhile, out)
+    [row] = _rows(app)
+    assert app.extensions["fulian_jobs"].run_row(row.id) is True
+    [row] = _rows(app)
+    assert (row.status, row.attempts) == ("running", 2)  # the second claim's, untouched
 
 
 def test_stale_running_job_is_requeued(app: Any, out: str) -> None:
     with app.app_context():
         jobs.enqueue(fx.record, out, "again")
-        with write_transaction() as session:
+        with write_transaction() as session:  # claimed two hours ago by a runner that died
             row = session.scalars(select(JobRecord)).one()
-            row.status = "running"
-            row.run_at = _later(hours=-2)
+            row.status, row.attempts, row.started_at = "running", 1, _later(hours=-2)
     assert jobs.run_pending(app) == 1
     [row] = _rows(app)
     assert (row.status, row.attempts) == ("done", 2)
     assert "stopped" in row.last_error
+
+
+def test_a_stale_job_on_its_last_attempt_fails(app: Any, out: str) -> None:
+    with app.app_context():
+        jobs.enqueue(fx.record, out, "never", max_attempts=1)
+        with write_transaction() as session:
+            row = session.scalars(select(JobRecord)).one()
+            row.status, row.attempts, row.started_at = "running", 1, _later(hours=-2)
+    assert jobs.sweep(app) == 1
+    [row] = _rows(app)
+    assert (row.status, row.attempts) == ("failed", 1) and row.finished_at is not None
+    assert fx.lines(out) == []
+
+
+def test_a_job_running_within_the_visibility_timeout_is_left_alone(
+    app: Any, out: str
+) -> None:
+    with app.app_context():
+        jobs.enqueue(fx.record, out, "busy")
+        with write_transaction() as session:
+            row = session.scalars(select(JobRecord)).one()
+            row.status, row.attempts, row.started_at = "running", 1, _later(minutes=-59)
+    assert jobs.sweep(app) == 0
+    assert jobs.run_pending(app) == 0
+    assert _rows(app)[0].status == "running"
+
+
+def test_rows_handed_to_a_redis_no_longer_used_run_in_process(app: Any, out: str) -> None:
+    with app.app_context():
+        jobs.enqueue(fx.record, out, "was on rq")
+        with write_transaction() as session:
+            row = session.scalars(select(JobRecord)).one()
+            row.status, row.handed_at = "enqueued", _later(minutes=-1)
+    assert jobs.sweep(app) == 1
+    assert jobs.run_pending(app) == 1
+    assert [e["values"] for e in fx.lines(out)] == [["was on rq"]]
+
+
+def test_jobs_of_one_transaction_are_written_by_one_statement(app: Any, out: str) -> None:
+    statements: list[str] = []
+    with app.app_context():
+        def log_insert(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+            if sql.lstrip().upper().startswith("INSERT INTO JOBS"):
+                statements.append(sql)
+
+        event.listen(db.engine, "before_cursor_execute", log_insert)
+        try:
+            with write_transaction() as session:
+                session.add(PluginState(name="x", enabled=True))
+                for n in range(5):
+                    jobs.enqueue(fx.record, out, n, delay=timedelta(minutes=n))
+        finally:
+            event.remove(db.engine, "before_cursor_execute", log_insert)
+    assert len(statements) == 1
+    assert [r.args[1] for r in _rows(app)] == [0, 1, 2, 3, 4]
+
+
+def test_a_failed_commit_writes_neither_the_change_nor_its_jobs(app: Any, out: str) -> None:
+    with app.app_context():
+        with write_transaction() as session:
+            session.add(PluginState(name="taken", enabled=True))
+        with pytest.raises(IntegrityError), write_transaction() as session:
+            session.add(PluginState(name="taken", enabled=False))  # fails at the flush
+            jobs.enqueue(fx.record, out, "never")
+    assert _rows(app) == []
+
+
+def test_finished_jobs_are_purged_after_the_keep_days(app: Any, out: str) -> None:
+    with app.app_context():
+        for tag in ("old done", "old failed", "new done", "old queued"):
+            jobs.enqueue(fx.record, out, tag)
+        with write_transaction() as session:
+            rows = session.scalars(select(JobRecord).order_by(JobRecord.id)).all()
+            for row, status, age in zip(rows, ("done", "failed", "done", "queued"),
+                                        (20, 20, 1, 20), strict=True):
+                row.status, row.run_at = status, _later(days=-age)
+                row.finished_at = None if status == "queued" else _later(days=-age)
+        assert jobs.purge_finished() == 2
+    assert [r.args[1] for r in _rows(app)] == ["new done", "old queued"]
 
 
 def test_run_worker_burst_runs_pending_jobs(app: Any, out: str) -> None:
@@ -413,7 +529,9 @@ def test_periodic_jobs_of_enabled_plugins_run_when_due(
             return [j for j in jobs.periodic_jobs(app) if not j[0].startswith("core.")]
 
         core = {n: every for n, every, _fn in jobs.periodic_jobs(app)}
-        assert core == {"core.poll_payments": 60, "core.licence_clock": 3600}
+        assert core == {"core.poll_payments": 60, "core.licence_clock": 3600,
+                        "core.expire_holds": 300, "core.resend_webhooks": 60,
+                        "core.purge_jobs": 3600}
         assert of_plugins() == []  # installed but not enabled
         with app.app_context():
             app.extensions["fulian_plugins"].set_enabled("periodic_test", True)
@@ -423,8 +541,8 @@ def test_periodic_jobs_of_enabled_plugins_run_when_due(
         now = datetime.now(UTC)
         assert jobs.run_periodic(app, now=now) == 1 + len(core)
         assert jobs.run_periodic(app, now=now + timedelta(seconds=30)) == 0
-        # the tick and the core's payment poll (also every minute) are due again
-        assert jobs.run_periodic(app, now=now + timedelta(seconds=61)) == 2
+        # the tick and the core's every-minute jobs are due again
+        assert jobs.run_periodic(app, now=now + timedelta(seconds=61)) == 3
         assert [e["values"] for e in fx.lines(out)] == [["tick"], ["tick"]]
     finally:
         with app.app_context():
@@ -434,75 +552,44 @@ def test_periodic_jobs_of_enabled_plugins_run_when_due(
 # --------------------------------------------------------------------------- rq backend
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def redis_server_url() -> Any:
     """A private redis-server for this test process (xdist-safe: free port, no files)."""
-    if not Path(REDIS_SERVER).exists():
+    if not available():
         pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
-    from redis import Redis
+    server = PrivateRedis().start()
+    yield server.url
+    server.stop()
 
-    for _ in range(5):  # another process may grab the port between probe and bind
-        port = _free_port()
-        proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                if Redis.from_url(url).ping():
-                    break
-            except Exception:
-                time.sleep(0.05)
-        if proc.poll() is None:
-            break
-    else:
-        pytest.fail("could not start redis-server")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+
+def _rq_app(tmp_path: Path, db_url: str, redis_url: str, **config: Any) -> Any:
+    queue = f"test-{uuid.uuid4().hex}"
+    return _make_app(tmp_path, db_url, FULIAN_REDIS_URL=redis_url, FULIAN_RQ_QUEUE=queue,
+                     **config)
 
 
 @pytest.fixture
-def rq_app(tmp_path: Path, db_url: str, redis_server_url: str,
-           monkeypatch: pytest.MonkeyPatch) -> Any:
-    # The rq work horse builds its own app with create_app() from the environment: point
-    # it at the same instance folder, database and Redis as the test app.
-    instance = tmp_path / "instance"
-    queue = f"test-{uuid.uuid4().hex}"
-    monkeypatch.setenv("FULIAN_INSTANCE", str(instance))
-    monkeypatch.setenv("FULIAN_DATABASE_URL", db_url)
-    monkeypatch.setenv("FULIAN_REDIS_URL", redis_server_url)
-    monkeypatch.setenv("FULIAN_RQ_QUEUE", queue)
-    monkeypatch.setenv("FULIAN_JOBS_THREAD", "0")
-    app = _make_app(tmp_path, db_url, FULIAN_REDIS_URL=redis_server_url, FULIAN_RQ_QUEUE=queue)
+def rq_app(tmp_path: Path, db_url: str, redis_server_url: str) -> Any:
+    app = _rq_app(tmp_path, db_url, redis_server_url)
     yield app
     with app.app_context():
         db.engine.dispose()
 
 
+def _statuses(app: Any) -> list[str]:
+    return [r.status for r in _rows(app)]
+
 
 @pytest.mark.redis
-def test_rq_backend_runs_a_job_in_a_burst_worker(rq_app: Any, out: str) -> None:
+def test_rq_jobs_are_rows_handed_over_after_commit(rq_app: Any, out: str) -> None:
     backend = rq_app.extensions["fulian_jobs"]
     assert isinstance(backend, jobs.RQBackend)
     with rq_app.app_context():
         jobs.enqueue(fx.record_app, out)
         jobs.enqueue(fx.record, out, "rq", n=1)
     assert backend.queue.count == 2
-    assert _rows(rq_app) == []  # nothing goes to the jobs table with rq
+    assert _statuses(rq_app) == ["enqueued", "enqueued"]  # in the table, and handed over
+    assert backend.queue.job_ids == [backend.message_id(r.id) for r in _rows(rq_app)]
 
     jobs.run_worker(rq_app, burst=True)
     assert fx.lines(out) == [
@@ -510,8 +597,19 @@ def test_rq_backend_runs_a_job_in_a_burst_worker(rq_app: Any, out: str) -> None:
         {"values": ["rq"], "named": {"n": 1}},
     ]
     assert backend.queue.count == 0
+    assert [(r.status, r.attempts) for r in _rows(rq_app)] == [("done", 1), ("done", 1)]
     with pytest.raises(RuntimeError):
         jobs.run_pending(rq_app)
+
+
+@pytest.mark.redis
+def test_rq_jobs_run_in_the_workers_own_app_without_forking(rq_app: Any, out: str) -> None:
+    with rq_app.app_context():
+        for _ in range(3):
+            jobs.enqueue(fx.record_pid, out)
+    jobs.run_worker(rq_app, burst=True)
+    seen = fx.lines(out)
+    assert seen == [{"pid": os.getpid(), "app": id(rq_app)}] * 3  # SimpleWorker, one app
 
 
 @pytest.mark.redis
@@ -527,63 +625,103 @@ def test_rq_enqueue_waits_for_commit(rq_app: Any, out: str) -> None:
             jobs.enqueue(fx.record, out, "committed")
             assert queue.count == 0
         assert queue.count == 1
+    assert len(_rows(rq_app)) == 1
     jobs.run_worker(rq_app, burst=True)
     assert [e["values"] for e in fx.lines(out)] == [["committed"]]
 
 
 @pytest.mark.redis
-def test_rq_scheduled_jobs_run_by_a_burst_worker_with_scheduler(rq_app: Any, out: str) -> None:
-    from rq.registry import ScheduledJobRegistry
-
+def test_rq_delayed_jobs_wait_in_the_table_until_due(rq_app: Any, out: str) -> None:
     queue = rq_app.extensions["fulian_jobs"].queue
-    scheduled = ScheduledJobRegistry(queue=queue)
     with rq_app.app_context():
         jobs.enqueue(fx.record, out, "due", at=_later(seconds=-1))
         jobs.enqueue(fx.record, out, "later", delay=timedelta(hours=1))
-    assert (queue.count, scheduled.count) == (0, 2)
+    assert queue.count == 0 and _statuses(rq_app) == ["queued", "queued"]
 
-    jobs.run_worker(rq_app, burst=True)  # the scheduler moves due jobs to the queue first
+    jobs.run_worker(rq_app, burst=True)  # the dispatcher hands over what is due first
     assert [e["values"] for e in fx.lines(out)] == [["due"]]
-    assert scheduled.count == 1  # the other one waits for its time
+    assert _statuses(rq_app) == ["done", "queued"]
+
+    assert jobs.sweep(rq_app, now=_later(hours=1, seconds=1)) == 1
+    jobs.run_worker(rq_app, burst=True)
+    assert [e["values"] for e in fx.lines(out)] == [["due"], ["later"]]
 
 
 @pytest.mark.redis
 def test_rq_failing_job_is_retried_then_failed(rq_app: Any, out: str) -> None:
-    from rq.registry import FailedJobRegistry, ScheduledJobRegistry
-
-    queue = rq_app.extensions["fulian_jobs"].queue
     with rq_app.app_context():
         jobs.enqueue(fx.fail, out, max_attempts=2)
-        jobs.enqueue(fx.fail, out, max_attempts=1)  # no Retry at all (rq refuses max=0)
+        jobs.enqueue(fx.fail, out, max_attempts=1)
     jobs.run_worker(rq_app, burst=True)
     assert fx.lines(out) == ["attempt", "attempt"]
-    assert ScheduledJobRegistry(queue=queue).count == 1  # retry in 2**1 seconds
-    assert FailedJobRegistry(queue=queue).count == 1
+    retry, single = _rows(rq_app)
+    assert (retry.status, retry.attempts) == ("queued", 1)  # back off 2**1 s, in the table
+    assert retry.run_at > retry.started_at + timedelta(seconds=1)
+    assert (single.status, single.attempts) == ("failed", 1)
+    assert "RuntimeError: boom" in single.last_error
 
-    time.sleep(3)  # rq schedules with whole-second resolution
+    jobs.run_worker(rq_app, burst=True)  # not due yet
+    assert fx.lines(out) == ["attempt"] * 2
+    assert jobs.sweep(rq_app, now=_later(seconds=3)) == 1
     jobs.run_worker(rq_app, burst=True)
     assert fx.lines(out) == ["attempt"] * 3
-    assert FailedJobRegistry(queue=queue).count == 2
+    assert [(r.status, r.attempts) for r in _rows(rq_app)] == [("failed", 2), ("failed", 1)]
+
+
+@pytest.mark.redis
+def test_rq_duplicate_messages_run_a_job_once(rq_app: Any, out: str) -> None:
+    backend = rq_app.extensions["fulian_jobs"]
+    with rq_app.app_context():
+        jobs.enqueue(fx.record, out, "once")
+    [row] = _rows(rq_app)
+    assert backend._push([(row.id, row.func)])  # a second message for the same row
+    jobs.run_worker(rq_app, burst=True)
+    assert len(fx.lines(out)) == 1
+
+
+@pytest.mark.redis
+def test_rq_a_message_waiting_past_the_visibility_timeout_is_sent_again(
+    rq_app: Any, out: str
+) -> None:
+    backend = rq_app.extensions["fulian_jobs"]
+    with rq_app.app_context():
+        jobs.enqueue(fx.record, out, "slow queue")
+    assert jobs.sweep(rq_app, now=_later(minutes=59)) == 0  # still in Redis: wait
+    assert jobs.sweep(rq_app, now=_later(minutes=61)) == 2  # put back, handed over
+    assert backend.queue.count == 2  # the old message and the new one
+    jobs.run_worker(rq_app, burst=True)
+    assert len(fx.lines(out)) == 1 and _statuses(rq_app) == ["done"]
+
+
+@pytest.mark.redis
+def test_rq_a_job_of_a_worker_that_died_runs_again(rq_app: Any, out: str) -> None:
+    with rq_app.app_context():
+        jobs.enqueue(fx.record, out, "again")
+        with write_transaction() as session:  # claimed, then its worker was killed
+            row = session.scalars(select(JobRecord)).one()
+            row.status, row.attempts, row.started_at = "running", 1, _later(seconds=-1)
+    assert jobs.sweep(rq_app) == 0  # within the visibility timeout it may still be running
+    assert jobs.sweep(rq_app, now=_later(hours=1, seconds=1)) == 2  # recovered, handed over
+    jobs.run_worker(rq_app, burst=True)
+    [row] = _rows(rq_app)
+    assert (row.status, row.attempts) == ("done", 2) and "stopped" in row.last_error
 
 
 @pytest.mark.redis
 def test_rq_periodic_jobs_are_enqueued_once_per_period(
     tmp_path: Path, db_url: str, redis_server_url: str, out: str
 ) -> None:
-    queue_name = f"test-{uuid.uuid4().hex}"
-    app = _make_app(tmp_path, db_url, FULIAN_REDIS_URL=redis_server_url,
-                    FULIAN_RQ_QUEUE=queue_name, extra_plugins=[PeriodicPlugin(out)])
+    app = _rq_app(tmp_path, db_url, redis_server_url, extra_plugins=[PeriodicPlugin(out)])
     try:
         with app.app_context():
             app.extensions["fulian_plugins"].set_enabled("periodic_test", True)
         queue = app.extensions["fulian_jobs"].queue
-        assert jobs.run_periodic(app) == 3  # the tick and the core's two
+        names = {n for n, _every, _fn in jobs.periodic_jobs(app)}
+        assert jobs.run_periodic(app) == len(names) == 6  # the tick and the core's five
         assert jobs.run_periodic(app) == 0  # another worker, or the next second: already done
-        assert queue.count == 3
+        assert queue.count == 6
         assert {(j.func_name, j.args) for j in queue.get_jobs()} == {
-            ("core.jobs._run_periodic", ("tick",)),
-            ("core.jobs._run_periodic", ("core.poll_payments",)),
-            ("core.jobs._run_periodic", ("core.licence_clock",))}
+            ("core.jobs._run_periodic", (name,)) for name in names}
     finally:
         with app.app_context():
             db.engine.dispose()

@@ -417,13 +417,14 @@ def test_acceptance_timeout_reassigns_or_declines_with_events(ctx: Any, shop: Sh
     other = add_person("Cy", "cy@example.com", [shop.store.code], [shop.service])
     set_policy(shop.store, acceptance_required=True, acceptance_timeout_action="reassign")
     booking = book(shop, source="online")
-    service.acceptance_timeout(booking.id)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    service.acceptance_timeout(booking.id, now=later)
     [reassigned] = _deliveries()
     assert reassigned.event == "booking.reassigned"
     assert reassigned.payload["data"]["staff_id"] == other.id
     assert reassigned.payload["data"]["status"] == "pending"
     set_policy(shop.store, acceptance_timeout_action="decline")
-    service.acceptance_timeout(booking.id)
+    service.acceptance_timeout(booking.id, now=later + timedelta(hours=2))
     assert [r.event for r in _deliveries()] == ["booking.reassigned", "booking.declined"]
 
 

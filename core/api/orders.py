@@ -1,28 +1,30 @@
 """Orders and money: quote, the order of a booking, receipts, cash payments, refunds.
 
-Money-moving calls honour ``Idempotency-Key``: the reply is stored in the same
-transaction as the ledger postings and replayed byte for byte on a retry.
+Money-moving calls honour ``Idempotency-Key`` (:mod:`core.idempotency`): the key is
+claimed before the payment, the reply is stored in the same transaction as the ledger
+postings and replayed byte for byte on a retry, also to copies sent at the same moment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, json, request, url_for
+from flask import Response, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
+from ..armour import raw_body
 from ..auth import policy
-from ..booking import idempotency
 from ..extensions import db
 from ..finance import callbacks, online, orders
 from ..finance.providers import CHANNELS, installed, providers
+from ..idempotency import Remember, idempotent, json_reply
 from ..models import Booking, Order, Payment, Service, Store
 from ..validation import MinorUnits
 from .common import (
     IDEMPOTENCY_DOC,
+    OPTIONAL_LOGIN,
     Forbidden,
     Id,
     audited,
@@ -103,7 +105,7 @@ class PaymentIn(ma.Schema):
                                  "(wechatpay, alipay; sandbox in demo deployments), or a "
                                  "plugin's account tender such as wallet; a method not "
                                  "offered is 409"})
-    amount = MinorUnits(required=True)
+    amount = MinorUnits(required=True, minimum=1)
     channel = ma.fields.String(
         validate=ma.validate.OneOf(CHANNELS),
         metadata={"description": "online: native (QR code), h5 (phone browser), jsapi "
@@ -132,7 +134,7 @@ class CheckoutOut(ma.Schema):
 
 
 class RefundIn(ma.Schema):
-    amount = MinorUnits(required=True)
+    amount = MinorUnits(required=True, minimum=1)
     reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=200))
 
 
@@ -156,28 +158,8 @@ def _visible(order_id: int) -> tuple[Order, str]:
     return order, relation
 
 
-def _idempotent(scope: str, effect: Callable[[Callable[[Any], None]], Any],
-                reply: Callable[[], str]) -> Response:
-    """Run ``effect(remember)``; with an Idempotency-Key, replay a stored reply."""
-    key = request.headers.get("Idempotency-Key")
-    digest = idempotency.request_hash(request.get_json(silent=True))
-    if key is not None:
-        key = idempotency.check_key(key)
-        record = idempotency.lookup(scope, key, digest)
-        if record is not None:
-            return idempotency.replay(record)
-    stored: dict[str, str] = {}
-
-    def remember(_result: Any) -> None:
-        stored["body"] = reply()
-        if key is not None:
-            idempotency.remember(scope, key, digest, 201, stored["body"])
-
-    effect(remember)
-    return Response(stored["body"], status=201, mimetype="application/json")
-
-
 @blp.post("/orders/quote")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.arguments(QuoteIn)
 @blp.response(200, QuoteOut)
 def quote(data: dict[str, Any]) -> dict[str, Any]:
@@ -235,12 +217,16 @@ def pay(data: dict[str, Any], order_id: int) -> Response:
         raise Forbidden(_l("Only the store records cash payments."))
     if is_online and relation not in ("manager", "customer"):
         raise Forbidden(_l("Only the customer or the store starts an online payment."))
-    made: dict[str, Any] = {}
 
-    def effect(remember: Callable[[Any], None]) -> None:
-        def keep(payment: Any) -> None:
-            made["payment"] = payment
-            remember(payment)
+    def reply(payment: Payment) -> Response:
+        out = PaymentOut().dump(payment)
+        if is_online:  # the pay page asks the provider after this commit
+            out["redirect_url"] = url_for("pay.page", ref=payment.external_ref)
+        return json_reply(out)
+
+    def effect(remember: Remember) -> None:
+        def keep(payment: Payment) -> None:
+            remember(reply(payment))
         if is_online:
             orders.start_online(order.id, data["provider"], data["amount"],
                                 ready[data["provider"]].new_reference(), user_id=user.id,
@@ -250,14 +236,7 @@ def pay(data: dict[str, Any], order_id: int) -> Response:
             orders.pay(order.id, data["provider"], data["amount"], user_id=user.id,
                        before_commit=keep)
 
-    def reply() -> str:
-        payment = made["payment"]
-        out = PaymentOut().dump(payment)
-        if is_online:  # the pay page asks the provider after this commit
-            out["redirect_url"] = url_for("pay.page", ref=payment.external_ref)
-        return json.dumps(out)
-
-    return _idempotent(f"orders:pay:{order.id}", effect, reply)
+    return idempotent("orders.pay", effect)
 
 
 @blp.post("/payments/<id:payment_id>/checkout")
@@ -288,6 +267,7 @@ def checkout(data: dict[str, Any], payment_id: int) -> dict[str, Any]:
                                                    "expects", "content": {
         "application/json": {"schema": {"type": "object"}},
         "text/plain": {"schema": {"type": "string"}}}}})
+@raw_body
 def notify(provider: str) -> Response:
     """Server-to-server notification from an online provider (payments and refunds).
     Verified (signature, timestamp within ±5 minutes, nonce never seen before) and
@@ -312,14 +292,6 @@ def refund(data: dict[str, Any], order_id: int) -> Response:
     user = require_user()
     if relation != "manager" or not policy.administers(user, order.store_id):
         raise Forbidden(_l("Only the store's managers refund."))
-    made: dict[str, Any] = {}
-
-    def effect(remember: Callable[[Any], None]) -> None:
-        def keep(rows: Any) -> None:
-            made["refunds"] = rows
-            remember(rows)
-        orders.refund(order.id, data["amount"], data["reason"], user_id=user.id,
-                      before_commit=keep)
-
-    return _idempotent(f"orders:refund:{order.id}", effect, lambda: json.dumps(
-        RefundOut(many=True).dump(made["refunds"])))
+    return idempotent("orders.refund", lambda remember: orders.refund(
+        order.id, data["amount"], data["reason"], user_id=user.id,
+        before_commit=lambda rows: remember(json_reply(RefundOut(many=True).dump(rows)))))

@@ -13,7 +13,7 @@ import secrets
 
 from sqlalchemy import select
 
-from ..booking import idempotency
+from .. import idempotency
 from ..extensions import db
 from ..models import IdempotencyRecord
 

@@ -1,17 +1,24 @@
 """The wallet's API resources (``/api/v1/wallet``), documented with the core's while the
-plugin is enabled."""
+plugin is enabled.
+
+Every call that moves money or points honours ``Idempotency-Key`` through the core's
+:func:`core.idempotency.idempotent`: the reply is stored with the sale, in its
+transaction, and replayed to retries (also concurrent ones); the same key with another
+body is 422."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import marshmallow as ma
-from flask import request
+from flask import Response
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
 from core.api.common import (
     IDEMPOTENCY_DOC,
+    OPTIONAL_LOGIN,
+    PUBLIC,
     Forbidden,
     Id,
     audited,
@@ -20,11 +27,11 @@ from core.api.common import (
     require_user,
 )
 from core.auth import policy
-from core.booking import idempotency
 from core.errors import ValidationFailed
 from core.extensions import db
+from core.idempotency import idempotent, json_reply
 from core.models import Order
-from core.validation import MinorUnits
+from core.validation import Change, Flag, MinorUnits
 
 from . import points, punch, service, tiers
 
@@ -36,10 +43,10 @@ class PlanIn(service.PlanSchema):
     """The rules the set-up page uses too (``service.PlanSchema``)."""
 
 
-class PlanPatch(service.PlanSchema):
+class PlanPatch(Change, service.PlanSchema):
     """Any of the fields (loaded partial); the others stay."""
 
-    active = ma.fields.Boolean(metadata={"description": "false retires the plan"})
+    active = Flag(metadata={"description": "false retires the plan"})
 
 
 class ListQuery(ma.Schema):
@@ -60,7 +67,7 @@ class TopUpIn(ma.Schema):
     store_id = Id(required=True)
     plan_id = Id(load_default=None, allow_none=True,
                  metadata={"description": "a plan, or give amount (no bonus)"})
-    amount = MinorUnits(load_default=None, allow_none=True)
+    amount = MinorUnits(load_default=None, allow_none=True, minimum=1)
     provider = ma.fields.String(load_default="cash", validate=ma.validate.OneOf(["cash"]))
 
 
@@ -91,7 +98,7 @@ class TierIn(tiers.TierSchema):
     """The rules the set-up page uses too (``tiers.TierSchema``)."""
 
 
-class TierPatch(tiers.TierSchema):
+class TierPatch(Change, tiers.TierSchema):
     """Any of the fields (loaded partial); the others stay."""
 
 
@@ -111,6 +118,11 @@ def _wallet(customer_id: int) -> dict[str, Any]:
             "punch_cards": cards, "points": points.balance(customer_id)}
 
 
+def _wallet_reply(customer_id: int, status: int = 201) -> Response:
+    """The card after a sale, as the reply remembered inside the sale's transaction."""
+    return json_reply(WalletOut().dump(_wallet(customer_id)), status)
+
+
 def _brand_admin(message: Any) -> None:
     if not policy.is_brand_admin(require_user()):
         raise Forbidden(message)
@@ -122,6 +134,7 @@ def _with_retired(args: dict[str, Any]) -> bool:
 
 
 @blp.get("/plans")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.arguments(ListQuery, location="query")
 @blp.response(200, PlanOut(many=True))
 def plans(args: dict[str, Any]) -> list[Any]:
@@ -160,9 +173,10 @@ def update_plan(data: dict[str, Any], plan_id: int) -> Any:
 @blp.response(201, WalletOut)
 @blp.doc(parameters=IDEMPOTENCY_DOC)
 @audited
-def top_up(data: dict[str, Any]) -> dict[str, Any]:
+def top_up(data: dict[str, Any]) -> Response:
     """Sell stored value at a store, paid in cash at the desk (the store's front desk
-    and managers). A retry with the same Idempotency-Key sells nothing twice."""
+    and managers). A retry with the same Idempotency-Key sells nothing twice and gets
+    the first reply; the same key for another customer or amount is 422."""
     user = require_user()
     if not policy.can_manage_store(user, data["store_id"]):
         raise not_found(_l("Store"))
@@ -174,12 +188,9 @@ def top_up(data: dict[str, Any]) -> dict[str, Any]:
     else:
         raise ValidationFailed(_l("The input is not valid."), field_errors={
             "amount": [_l("Give a plan or an amount.")]})
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        key = f"{user.id}:{idempotency.check_key(key)}"
-    service.top_up(data["customer_id"], data["store_id"], paid, extra,
-                   plan_id=data["plan_id"], key=key, user_id=user.id)
-    return _wallet(data["customer_id"])
+    return idempotent("wallet.top_up", lambda remember: service.top_up(
+        data["customer_id"], data["store_id"], paid, extra, plan_id=data["plan_id"],
+        user_id=user.id, before_commit=lambda row: remember(_wallet_reply(row.customer_id))))
 
 
 @blp.get("/customers/<id:customer_id>")
@@ -198,17 +209,21 @@ def customer_wallet(customer_id: int) -> dict[str, Any]:
 @blp.post("/customers/<id:customer_id>/refund")
 @blp.arguments(CardRefundIn)
 @blp.response(200, CardRefundOut)
+@blp.doc(parameters=IDEMPOTENCY_DOC)
 @audited
-def refund_card(data: dict[str, Any], customer_id: int) -> dict[str, Any]:
+def refund_card(data: dict[str, Any], customer_id: int) -> Response:
     """Refund the card: the principal is paid back in cash at the store, the remaining
     bonus is voided (the store's managers)."""
     user = require_user()
     if not policy.administers(user, data["store_id"]):
         raise Forbidden(_l("Only the store's managers refund cards."))
-    return service.refund_card(customer_id, data["store_id"], reason=data["reason"])
+    return idempotent("wallet.card_refund", lambda remember: service.refund_card(
+        customer_id, data["store_id"], reason=data["reason"],
+        before_commit=lambda done: remember(json_reply(CardRefundOut().dump(done), 200))))
 
 
 @blp.get("/tiers")
+@blp.doc(**PUBLIC)
 @blp.response(200, TierOut(many=True))
 def list_tiers() -> list[Any]:
     """Member tiers, lowest first."""
@@ -248,10 +263,10 @@ class PunchProductIn(punch.ProductSchema):
     """The rules the set-up page uses too (``punch.ProductSchema``)."""
 
 
-class PunchProductPatch(punch.ProductSchema):
+class PunchProductPatch(Change, punch.ProductSchema):
     """Any of the fields (loaded partial); the others stay."""
 
-    active = ma.fields.Boolean(metadata={"description": "false retires the product"})
+    active = Flag(metadata={"description": "false retires the product"})
 
 
 class PunchProductOut(PunchProductIn):
@@ -266,6 +281,7 @@ class PunchSaleIn(ma.Schema):
 
 
 @blp.get("/punch-products")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.arguments(ListQuery, location="query")
 @blp.response(200, PunchProductOut(many=True))
 def punch_products(args: dict[str, Any]) -> list[Any]:
@@ -304,14 +320,16 @@ def update_punch_product(data: dict[str, Any], product_id: int) -> Any:
 @blp.post("/punch-cards")
 @blp.arguments(PunchSaleIn)
 @blp.response(201, WalletOut)
+@blp.doc(parameters=IDEMPOTENCY_DOC)
 @audited
-def sell_punch_card(data: dict[str, Any]) -> dict[str, Any]:
+def sell_punch_card(data: dict[str, Any]) -> Response:
     """Sell a punch card for cash at a store (its front desk and managers)."""
     if not policy.can_manage_store(require_user(), data["store_id"]):
         raise not_found(_l("Store"))
     service.get_customer(data["customer_id"])
-    punch.sell(data["customer_id"], data["store_id"], data["product_id"])
-    return _wallet(data["customer_id"])
+    return idempotent("wallet.punch_card", lambda remember: punch.sell(
+        data["customer_id"], data["store_id"], data["product_id"],
+        before_commit=lambda card: remember(_wallet_reply(card.customer_id))))
 
 
 class RedeemIn(ma.Schema):
@@ -328,14 +346,20 @@ class RedeemOut(ma.Schema):
 @blp.post("/orders/<id:order_id>/redeem-points")
 @blp.arguments(RedeemIn)
 @blp.response(200, RedeemOut)
+@blp.doc(parameters=IDEMPOTENCY_DOC)
 @audited
-def redeem_points(data: dict[str, Any], order_id: int) -> dict[str, Any]:
+def redeem_points(data: dict[str, Any], order_id: int) -> Response:
     """Redeem points as a discount on an open order (the customer, or the store at the
     desk). Points that expire first are spent first; more than available is 409."""
     user = require_user()
     order = db.session.get(Order, order_id)
     if order is None or policy.order_relation(user, order) not in ("manager", "customer"):
         raise not_found(_l("Order"))
-    done = points.redeem(order.id, data["points"])
-    return {"order_id": done.id, "total": done.total,
-            "points_left": points.balance(done.customer_id)}
+
+    def reply(done: Order) -> Response:
+        return json_reply(RedeemOut().dump({
+            "order_id": done.id, "total": done.total,
+            "points_left": points.balance(done.customer_id)}), 200)
+
+    return idempotent("wallet.redeem_points", lambda remember: points.redeem(
+        order.id, data["points"], before_commit=lambda done: remember(reply(done))))

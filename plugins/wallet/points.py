@@ -8,6 +8,7 @@ those points back to their lots (with their own expiry); a no-show forfeits them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -58,14 +59,16 @@ def earn(booking: Booking) -> PointsLot | None:
     return lot
 
 
-def redeem(order_id: int, points: int) -> Order:
-    """Use ``points`` as a discount on the customer's open order."""
+def redeem(order_id: int, points: int, *,
+           before_commit: Callable[[Order], None] | None = None) -> Order:
+    """Use ``points`` as a discount on the customer's open order. ``before_commit``
+    runs inside the transaction, after the points are spent."""
     order = orders.get_order(order_id)
     if order.customer_id is None:
         raise RuleViolation(_l("This order has no customer with a card."))
     value = points * point_value()
 
-    def spend(_order: Order) -> None:
+    def spend(changed: Order) -> None:
         left = points
         now = utcnow()
         for lot in db.session.scalars(select(PointsLot).where(
@@ -80,6 +83,8 @@ def redeem(order_id: int, points: int) -> Order:
             db.session.add(PointsRedemption(order_id=order_id, lot_id=lot.id, points=take))
             left -= take
             if left == 0:
+                if before_commit is not None:
+                    before_commit(changed)
                 return
         raise RuleViolation(_l("Not enough points: %(left)d available.",
                                left=points - left))

@@ -13,6 +13,7 @@ deferred revenue only ever holds what customers can still use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,8 +47,10 @@ def add_product(name: str, service_ids: list[int], uses: int, price: int,
     return product
 
 
-def sell(customer_id: int, store_id: int, product_id: int) -> PunchCard:
-    """Sell a card for cash at a store: the money is deferred revenue of that store."""
+def sell(customer_id: int, store_id: int, product_id: int, *,
+         before_commit: Callable[[PunchCard], None] | None = None) -> PunchCard:
+    """Sell a card for cash at a store: the money is deferred revenue of that store.
+    ``before_commit`` runs inside the transaction (e.g. to store an idempotent reply)."""
     with write_transaction() as session:
         product = session.get(PunchProduct, product_id)
         if product is None or not product.active:
@@ -64,6 +67,8 @@ def sell(customer_id: int, store_id: int, product_id: int) -> PunchCard:
                                       (f"store:{store_id}:deferred", -product.price)],
                         reference=f"punch-card:{card.id}",
                         idempotency_key=f"punch-card-sale:{card.id}")
+        if before_commit is not None:
+            before_commit(card)
     return card
 
 

@@ -19,6 +19,7 @@ desks charge the same card at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -82,8 +83,10 @@ def add_plan(name: str, pay_amount: int, bonus_amount: int) -> TopUpPlan:
 
 def top_up(customer_id: int, store_id: int, paid: int, bonus_amount: int = 0, *,
            plan_id: int | None = None, provider: str = "cash", key: str | None = None,
-           user_id: int | None = None) -> TopUp:
-    """Sell stored value for cash at a store; a repeated ``key`` returns the first sale."""
+           user_id: int | None = None,
+           before_commit: Callable[[TopUp], None] | None = None) -> TopUp:
+    """Sell stored value for cash at a store; a repeated ``key`` returns the first sale.
+    ``before_commit`` runs inside the transaction (e.g. to store an idempotent reply)."""
     if provider != "cash":
         raise RuleViolation(_l("The payment method %(code)s is not available.",
                                code=provider))
@@ -99,6 +102,8 @@ def top_up(customer_id: int, store_id: int, paid: int, bonus_amount: int = 0, *,
                     bonus=bonus_amount, principal_left=paid, provider=provider,
                     idempotency_key=key, created_by=user_id)
         _post_top_up(row, f"store:{store_id}:cash")
+        if before_commit is not None:
+            before_commit(row)
     return row
 
 
@@ -195,9 +200,12 @@ def _settle_between(store_id: int, by_store: dict[int, int], sign: int = 1
     return legs
 
 
-def refund_card(customer_id: int, store_id: int, *, reason: str = "") -> dict[str, int]:
+def refund_card(customer_id: int, store_id: int, *, reason: str = "",
+                before_commit: Callable[[dict[str, int]], None] | None = None
+                ) -> dict[str, int]:
     """Pay the principal back in cash at ``store_id`` (owed by the stores that sold it)
-    and void the remaining bonus."""
+    and void the remaining bonus. ``before_commit`` gets what was refunded, inside the
+    transaction."""
     with write_transaction():
         get_customer(customer_id)
         now = balances(customer_id)
@@ -214,7 +222,10 @@ def refund_card(customer_id: int, store_id: int, *, reason: str = "") -> dict[st
             legs += [(bonus(customer_id), now["bonus"]),
                      (f"store:{home}:promotion", -now["bonus"])]
         ledger.post("card_refund", legs, memo=reason, reference=f"customer:{customer_id}")
-    return {"principal_refunded": now["principal"], "bonus_voided": now["bonus"]}
+        done = {"principal_refunded": now["principal"], "bonus_voided": now["bonus"]}
+        if before_commit is not None:
+            before_commit(done)
+    return done
 
 
 def statement(customer_id: int, limit: int = 50) -> list[dict[str, Any]]:

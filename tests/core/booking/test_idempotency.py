@@ -93,14 +93,17 @@ def test_idempotent_booking_creation(make_app: Any, db_url: str, tmp_path: Path)
         assert late.body == replies[0].body
 
         # Another user's identical key is theirs: not a replay of the first user's
-        # response. The same slot is taken (409), a free one is booked afresh.
+        # response. The same slot is taken (409) — and that refusal is the key's answer
+        # from now on: the same request replays it, another body under it is 422.
         clash = _once(server, other_token, body, key)
         assert clash.status == 409 and clash.replayed is None, clash
+        assert _once(server, other_token, body, key).replayed == "true"
         elsewhere = {**body, "staff_id": shop.staff_ids[1]}
-        own = _once(server, other_token, elsewhere, key)
+        assert _once(server, other_token, elsewhere, key).status == 422
+        own = _once(server, other_token, elsewhere, key + ":2")  # a new request, a new key
         assert own.status == 201 and own.replayed is None, own
         assert json.loads(own.body)["id"] != created["id"]
-        again = _once(server, other_token, elsewhere, key)
+        again = _once(server, other_token, elsewhere, key + ":2")
         assert again.status == 201 and again.replayed == "true" and again.body == own.body
 
     assert len(active_bookings(app)) == 2

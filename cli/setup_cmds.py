@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core import dbmigrate
+from core.dbroles import GrantReport, login_of
 from core.extensions import db
 from core.models import RoleAssignment
 
@@ -56,7 +57,7 @@ def initialise(brand: str, owner_email: str | None, owner_password: str | None,
         from core.config import ensure_secret_key
 
         app.config["SECRET_KEY"] = ensure_secret_key(Path(app.config["INSTANCE_PATH"]))
-    dbmigrate.upgrade()
+    say_granted(dbmigrate.upgrade())
     row, created = ensure_brand({"name": brand, "default_locale": locale, "currency": currency,
                                  "timezone": timezone, "country": country or "CN"})
     click.echo(_("Brand %(name)s created.", name=row.name) if created
@@ -176,7 +177,9 @@ def serve(host: str, port: int) -> None:
 @click.option("--burst", is_flag=True, help="Run the jobs that are due, then exit.")
 @with_app
 def worker(burst: bool) -> None:
-    """Run background jobs (rq worker when FULIAN_REDIS_URL is set, else in-process)."""
+    """Run background jobs in one long-lived app: with FULIAN_REDIS_URL an rq SimpleWorker
+    and the dispatcher that hands due and lost jobs to Redis, else in-process. SIGTERM
+    lets a running job finish."""
     from core import jobs
 
     _ready()
@@ -207,9 +210,45 @@ def db_group() -> None:
 @click.option("--revision", default="heads", show_default=True)
 @with_app
 def upgrade(revision: str) -> None:
-    """Upgrade the schema of core and all installed plugins."""
-    dbmigrate.upgrade(revision)
+    """Upgrade the schema of core and all installed plugins (as
+    FULIAN_MIGRATION_DATABASE_URL when set; then the app's login is granted its
+    privileges on every table)."""
+    say_granted(dbmigrate.upgrade(revision))
     click.echo(_("Database is up to date."))
+
+
+@db_group.command(name="grant-app-role")
+@click.argument("role", required=False)
+@with_app
+def grant_app_role(role: str | None) -> None:
+    """Grant the app's PostgreSQL ROLE (default: the user of FULIAN_DATABASE_URL) what it
+    needs on every table, and no more; run as the tables' owner, again after migrations
+    (`fulian db upgrade` does it when FULIAN_MIGRATION_DATABASE_URL is another user)."""
+    role = role or login_of(get_app().config["SQLALCHEMY_DATABASE_URI"])
+    if not role:
+        raise click.UsageError(_("Name the role: FULIAN_DATABASE_URL names no "
+                                 "PostgreSQL user."))
+    if role == login_of(dbmigrate.migration_url(get_app().config)):
+        raise click.UsageError(_("%(role)s is the login this command runs as (the "
+                                 "tables' owner): name the app's own role, or set "
+                                 "FULIAN_MIGRATION_DATABASE_URL to the owner's login.",
+                                 role=role))
+    say_granted(dbmigrate.grant_app_role(role))
+
+
+def say_granted(report: GrantReport | None) -> None:
+    """Print what a grant did (nothing when no grant ran)."""
+    if report is None:
+        return
+    click.echo(_("Role %(role)s granted: read and write on %(rw)d tables; insert only on "
+                 "%(append)s; balance updates only on %(limited)s; read only on "
+                 "%(read)s; %(sequences)d sequences. No TRUNCATE, no DDL.",
+                 role=report.role, rw=len(report.read_write),
+                 append=", ".join(report.append_only) or "-",
+                 limited=", ".join(report.limited) or "-",
+                 read=", ".join(report.read_only) or "-", sequences=report.sequences))
+    for warning in report.warnings:
+        click.echo(f"! {warning}", err=True)
 
 
 @db_group.command()

@@ -5,8 +5,9 @@ A brand must not go live on demo parts: in production a missing secret key, an
 unmigrated database, customer SMS login without a real SMS provider, or an online
 payment provider that is switched on but not configured stops ``fulian serve``,
 ``fulian worker`` and gunicorn (``core.wsgi``) with one clear message. Things that work
-but deserve a look (no online payment at all, cookies without HTTPS, no proxy trusted)
-are warnings. Demo and test deployments report the same findings without refusing.
+but deserve a look (no online payment at all, cookies without HTTPS, no proxy trusted, a
+database login that could switch the ledger's triggers off) are warnings. Demo and test
+deployments report the same findings without refusing.
 """
 
 from __future__ import annotations
@@ -83,6 +84,41 @@ def _database(app: Flask) -> list[Finding]:
             "SQLite serves one store on one server; chains use PostgreSQL "
             "(FULIAN_DATABASE_URL).")))
     return findings
+
+
+def _database_role(app: Flask) -> list[Finding]:
+    """Production's PostgreSQL login must not be able to switch the ledger's triggers
+    off: no superuser (``session_replication_role``), no owner of the ledger tables
+    (``ALTER TABLE … DISABLE TRIGGER``, ``TRUNCATE``) — see ``fulian db grant-app-role``."""
+    from .dbroles import APPEND_ONLY
+    from .extensions import db
+
+    if not is_production(app.config) or db.engine.dialect.name != "postgresql":
+        return []
+    row = db.session.execute(text("""
+        SELECT current_user AS login, r.rolsuper AS superuser,
+               array(SELECT c.relname::text FROM pg_class c
+                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE n.nspname = current_schema() AND c.relname = ANY(:tables)
+                        AND pg_has_role(current_user, c.relowner, 'MEMBER')
+                      ORDER BY c.relname) AS owned
+          FROM pg_roles r WHERE r.rolname = current_user"""),
+        {"tables": list(APPEND_ONLY)}).one()
+    if row.superuser:
+        return [Finding("warning", "database_role", _(
+            "The app logs in to PostgreSQL as the superuser %(login)s, which can switch "
+            "off the ledger's protection: give FULIAN_DATABASE_URL a restricted role and "
+            "run `fulian db grant-app-role`.", login=row.login))]
+    if row.owned:
+        return [Finding("warning", "database_role", _(
+            "The app's database login %(login)s owns %(tables)s and can switch off their "
+            "triggers: let another role own the tables (FULIAN_MIGRATION_DATABASE_URL) "
+            "and run `fulian db grant-app-role`.", login=row.login,
+            tables=", ".join(row.owned)))]
+    return [Finding("ok", "database_role", _(
+        "The app's database login %(login)s is no superuser and owns none of the ledger "
+        "and audit tables.",
+        login=row.login))]
 
 
 def _sms(app: Flask) -> list[Finding]:
@@ -167,7 +203,7 @@ def check(app: Flask) -> list[Finding]:
                                                kind=app.config.get("FULIAN_ENV")))]
     findings += _secret(app) + _database(app)
     if not any(f.level == "error" and f.topic == "database" for f in findings):
-        findings += _sms(app) + _payments(app) + _licence(app)
+        findings += _database_role(app) + _sms(app) + _payments(app) + _licence(app)
     return findings + _web(app)
 
 

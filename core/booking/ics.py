@@ -1,11 +1,16 @@
 """iCalendar (RFC 5545) for bookings: a staff member's subscription feed and a single
-booking's confirmation. Built with ``icalendar``; events carry the store's TZID and the
-calendar embeds the matching VTIMEZONE so any client shows the right local time."""
+booking's confirmation, built with ``icalendar``.
+
+Every instant is written in UTC (``DTSTART:20271107T063000Z``), not as store-local time
+with a TZID: on a fall-back day the repeated hour's second 01:30 has no TZID spelling
+(RFC 5545 reads an ambiguous local time as its first occurrence), and a UTC instant is
+exactly what the database stores, needs no VTIMEZONE and no agreement between our zone
+rules and the client's. Clients show it in the viewer's own zone, which for customers
+and staff at the store is the store's."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, timedelta
 
 from icalendar import Calendar, Event
 from sqlalchemy import select
@@ -30,12 +35,11 @@ def _calendar(name: str) -> Calendar:
 
 def _event(booking: Booking, store: Store, service: Service, title: str,
            description: str) -> Event:
-    tz = ZoneInfo(store.timezone)
     event = Event()
     event.add("uid", f"booking-{booking.id}-{booking.code}@fulian")
     event.add("dtstamp", utcnow())
-    event.add("dtstart", booking.start_at.astimezone(tz))
-    event.add("dtend", booking.end_at.astimezone(tz))
+    event.add("dtstart", booking.start_at.astimezone(UTC))
+    event.add("dtend", booking.end_at.astimezone(UTC))
     event.add("summary", title)
     event.add("location", f"{store.name} {store.address}".strip())
     event.add("description", description)
@@ -55,7 +59,6 @@ def booking_ics(booking: Booking) -> bytes:
     cal.add("method", "PUBLISH")
     cal.add_component(_event(booking, store, service, f"{service.name} · {store.name}",
                              f"{staff.display_name if staff else ''} · {booking.code}"))
-    cal.add_missing_timezones()
     return cal.to_ical()
 
 
@@ -77,5 +80,4 @@ def staff_feed(staff: StaffProfile, days_back: int = 30) -> bytes:
         cal.add_component(_event(booking, store, service,
                                  f"{service.name} · {customer.name or customer.phone[-4:]}",
                                  f"{store.name} · {booking.code}"))
-    cal.add_missing_timezones()
     return cal.to_ical()

@@ -1,10 +1,12 @@
-"""Alembic environment: runs inside the Flask app (Flask-Migrate) on its engine."""
+"""Alembic environment: runs inside the Flask app (Flask-Migrate) on its engine, or on
+``FULIAN_MIGRATION_DATABASE_URL`` (the tables' owner) when that is set."""
 
 from __future__ import annotations
 
 from alembic import context
 from flask import current_app
 
+from core.dbmigrate import migration_engine, migration_url
 from core.extensions import db
 
 config = context.config
@@ -22,7 +24,7 @@ def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+        url=migration_url(current_app.config),
         target_metadata=db.metadata,
         literal_binds=True,
         render_as_batch=True,
@@ -32,8 +34,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    connectable = db.engine
-    with connectable.connect() as connection:
+    with migration_engine() as connectable, connectable.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             # Batch migrations recreate tables; with foreign keys enforced SQLite would

@@ -163,8 +163,10 @@ def service_add(name: str, duration: int, price: str, category: str | None,
                 stores: tuple[str, ...], unpublished: bool) -> None:
     """Add a service."""
     from core.catalog.services import add_service
+    from core.validation import minor_units
 
-    row = add_service({"name": name, "duration_min": duration, "price": price,
+    row = add_service({"name": name, "duration_min": duration,
+                       "price": minor_units(price, "price"),
                        "buffer_before_min": buffer_before, "buffer_after_min": buffer_after,
                        "description": description, "published": not unpublished},
                       category=category, stores=list(stores))

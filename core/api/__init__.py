@@ -10,9 +10,12 @@ import http
 from typing import Any
 
 import marshmallow as ma
+from apispec import APISpec, BasePlugin
 from flask import Flask, current_app, json, render_template
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+
+from ..validation import Change
 
 PROBLEM = "application/problem+json"
 
@@ -25,6 +28,56 @@ class ProblemSchema(ma.Schema):
     status = ma.fields.Integer()
     detail = ma.fields.String()
     errors = ma.fields.Dict(metadata={"description": "Field name -> list of messages"})
+
+
+class RulesPlugin(BasePlugin):
+    """Publishes rules that marshmallow's fields do not carry into the document:
+
+    * a PATCH body (:class:`core.validation.Change`) needs a field: ``minProperties: 1``;
+    * a body whose fields are all optional may be left out (it reads as ``{}``), so its
+      ``requestBody`` is not ``required`` (unless it needs a field, as a PATCH does);
+    * text never holds NUL (:mod:`core.armour` refuses it: no database column takes it):
+      a free-text string without a pattern, format or enum of its own gets
+      :data:`NO_NUL` as its pattern.
+    """
+
+    def init_spec(self, spec: APISpec) -> None:
+        super().init_spec(spec)
+        self.spec = spec
+
+    def schema_helper(self, name: str, definition: dict[str, Any], **kwargs: Any
+                      ) -> dict[str, Any] | None:
+        schema = kwargs.get("schema")
+        cls = schema if isinstance(schema, type) else type(schema)
+        if issubclass(cls, Change):
+            return {"minProperties": 1}
+        return None
+
+    def operation_helper(self, path: str | None = None,
+                         operations: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        schemas = self.spec.components.schemas
+        for operation in (operations or {}).values():
+            body = operation.get("requestBody") if isinstance(operation, dict) else None
+            if not body:
+                continue
+            for content in body.get("content", {}).values():
+                ref = content.get("schema", {}).get("$ref", "")
+                component = schemas.get(ref.rsplit("/", 1)[-1]) if ref else None
+                if component is not None and not component.get("required") \
+                        and not component.get("minProperties"):
+                    body["required"] = False
+
+
+#: the pattern of free text: anything but NUL
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _text_without_nul(self: Any, field: ma.fields.Field, ret: dict[str, Any],
+                      **_kwargs: Any) -> dict[str, Any]:
+    """apispec attribute function: :data:`NO_NUL` on strings that say nothing else."""
+    if isinstance(field, ma.fields.String) and not ret.keys() & {"pattern", "format", "enum"}:
+        return {"pattern": NO_NUL}
+    return {}
 
 
 class FulianApi(Api):
@@ -86,14 +139,28 @@ def init_app(app: Flask) -> FulianApi:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    from .common import (
+        LOGIN,
+        CheckedConverter,
+        DayConverter,
+        IdConverter,
+        TagConverter,
+        WeekConverter,
+        register_one_of_shapes,
+    )
+
     api = FulianApi(app, spec_kwargs={
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": LOGIN,
+        "extra_plugins": [RulesPlugin()],
     })
     from . import auth, availability, bookings, calendar, orders, rosters, webhooks
-    from .common import IdConverter, register_one_of_shapes
     from .resources import audit, catalog, customers, me, staff, stores
 
-    app.url_map.converters["id"] = IdConverter
+    api.ma_plugin.converter.add_attribute_function(_text_without_nul)
+    app.url_map.converters.update(id=IdConverter, week=WeekConverter, day=DayConverter,
+                                  tag=TagConverter)
+    api.register_converter(CheckedConverter, lambda converter: converter.schema())
     register_one_of_shapes(api)
     for module in (auth, availability, bookings, calendar, orders, rosters, webhooks,
                    me, stores, catalog, staff, customers, audit):

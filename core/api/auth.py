@@ -15,7 +15,7 @@ from ..audit import acting_as, record_event
 from ..auth import sessions, sms, tokens
 from ..db import write_transaction
 from ..validation import phone_field
-from .common import one_of_body, require_user
+from .common import PUBLIC, one_of_body, require_user
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Authentication")
 
@@ -65,6 +65,7 @@ class TokenSchema(ma.Schema):
 
 
 @blp.post("/token")
+@blp.doc(**PUBLIC)
 @blp.arguments(LoginSchema, description="login + password, or phone + code")
 @blp.doc(**one_of_body(PasswordLogin=PasswordLoginSchema, CodeLogin=CodeLoginSchema))
 @blp.response(201, TokenSchema)
@@ -91,6 +92,7 @@ def create_token(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.post("/sms-code")
+@blp.doc(**PUBLIC)
 @blp.arguments(SmsCodeIn)
 @blp.response(202, SmsCodeOut)
 def sms_code(data: dict[str, Any]) -> dict[str, Any]:

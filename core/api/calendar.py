@@ -11,7 +11,7 @@ from ..booking import ics
 from ..extensions import db
 from ..models import StaffProfile
 from .bookings import _visible
-from .common import not_found
+from .common import PUBLIC, not_found
 
 blp = Blueprint("calendar", __name__, url_prefix="/api/v1", description="iCalendar")
 ICS = "text/calendar; charset=utf-8"
@@ -27,6 +27,7 @@ def booking_ics(booking_id: int) -> Response:
 
 
 @blp.get("/calendar/staff/<string:token>.ics")
+@blp.doc(**PUBLIC)
 @blp.response(200, content_type="text/calendar")
 def staff_feed(token: str) -> Response:
     """A staff member's subscription URL (secret token; rotate it to revoke)."""

@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
+from .. import validation as v
 from ..auth import policy
 from ..extensions import db
 from ..models import Roster, Store
@@ -16,7 +17,7 @@ from .common import Forbidden, Id, audited, not_found, require_user
 
 blp = Blueprint("rosters", __name__, url_prefix="/api/v1/stores",
                 description="Smart rosters (排班)")
-WEEK = "<string:week>"
+WEEK = "<week:week>"
 
 
 class ShiftSchema(ma.Schema):
@@ -47,12 +48,12 @@ class RosterSchema(ma.Schema):
 
 
 class GenerateIn(ma.Schema):
-    publish = ma.fields.Boolean(load_default=False)
+    publish = v.Flag(load_default=False)
 
 
 class ShiftIn(ma.Schema):
     staff_id = Id(required=True)
-    day = ma.fields.Date(required=True)
+    day = v.Day(required=True)
     start_min = ma.fields.Integer(load_default=None, allow_none=True,
                                   validate=ma.validate.Range(0, 1440),
                                   metadata={"description": "null removes the shift"})

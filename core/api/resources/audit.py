@@ -10,10 +10,10 @@ from flask_babel import gettext
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from ... import validation as v
 from ...models import AuditEntry
 from ..common import Id, require_user
 from .access import require_brand_admin
-from .fields import Instant
 from .pagination import PageQuery, page_schema, paginate
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
@@ -25,9 +25,9 @@ class AuditQuery(PageQuery):
                                    metadata={"description": "table name, e.g. stores"})
     entity_id = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
     actor_user_id = Id(strict=False)
-    since = Instant(metadata={
+    since = v.Instant(metadata={
         "description": "entries at or after this instant (ISO 8601 with offset)"})
-    until = Instant(metadata={
+    until = v.Instant(metadata={
         "description": "entries before this instant"})
 
     @ma.validates_schema(skip_on_field_errors=True)

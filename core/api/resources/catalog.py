@@ -16,14 +16,24 @@ from flask_smorest import Blueprint
 from sqlalchemy import or_, select, true
 from sqlalchemy.orm import selectinload
 
+from ... import validation as v
 from ...auth import policy
 from ...catalog import services as catalog
-from ...errors import ValidationFailed
+from ...errors import NotFound
 from ...extensions import db
 from ...models import Service, ServiceCategory, Store, StoreServiceOffer, User
 from ...org.brand import get_brand
 from ...validation import MinorUnits
-from ..common import Forbidden, Id, audited, current_user, not_found, require_user
+from ..common import (
+    OPTIONAL_LOGIN,
+    PUBLIC,
+    Forbidden,
+    Id,
+    audited,
+    current_user,
+    not_found,
+    require_user,
+)
 from .access import in_scope, require_brand_admin
 from .pagination import PageQuery, page_schema, paginate
 from .stores import visible_store, visible_store_clause
@@ -42,7 +52,7 @@ class CategoryIn(catalog.CategorySchema):
     pass
 
 
-class CategoryUpdate(catalog.CategorySchema):
+class CategoryUpdate(v.Change, catalog.CategorySchema):
     pass
 
 
@@ -80,12 +90,13 @@ class ServiceQuery(PageQuery):
 
 
 class ServiceIn(catalog.ServiceSchema):
+    published = v.Flag()
     category_id = Id(allow_none=True)
     store_ids = ma.fields.List(Id(), validate=ma.validate.Length(min=1, max=1000), metadata={
         "description": "stores offering it (default: every active store)"})
 
 
-class ServiceUpdate(ServiceIn):
+class ServiceUpdate(v.Change, ServiceIn):
     class Meta:
         exclude = ("store_ids",)
 
@@ -95,8 +106,10 @@ class OfferIn(ma.Schema):
         "description": "the store's price in minor units; null for the base price"})
 
 
-def _unknown(field: str, message: Any) -> ValidationFailed:
-    return ValidationFailed(_l("The input is not valid."), field_errors={field: [message]})
+def _unknown(field: str, message: Any) -> NotFound:
+    """A body names something that does not exist: 404 on that field (the body is well
+    formed, the database does not have it)."""
+    return NotFound(message, field_errors={field: [message]})
 
 
 def _visible_clause(user: User | None) -> Any:
@@ -162,6 +175,7 @@ def _check_category(category_id: int | None) -> ServiceCategory | None:
 
 
 @blp.get("/service-categories")
+@blp.doc(**PUBLIC)
 @blp.arguments(PageQuery, location="query")
 @blp.response(200, page_schema(CategoryOut))
 def list_categories(args: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +211,7 @@ def update_category(data: dict[str, Any], category_id: int) -> ServiceCategory:
 
 
 @blp.get("/services")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.arguments(ServiceQuery, location="query")
 @blp.response(200, page_schema(ServiceOut))
 def list_services(args: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +233,7 @@ def list_services(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.get("/services/<id:service_id>")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.response(200, ServiceOut)
 def read_service(service_id: int) -> dict[str, Any]:
     """A service with the stores offering it and their prices."""

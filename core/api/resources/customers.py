@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
-from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -21,7 +20,6 @@ from sqlalchemy.orm import selectinload
 from ... import validation as v
 from ...auth import policy
 from ...crm import customers as crm
-from ...errors import ValidationFailed
 from ...extensions import db
 from ...models import BOOKING_STATUSES, CUSTOMER_SOURCES, Booking, Customer, CustomerNote, Store
 from ...models import User as UserModel
@@ -56,11 +54,11 @@ class CustomerIn(ma.Schema):
     name = ma.fields.String(load_default="", validate=v.length(120))
     source = ma.fields.String(load_default="phone",
                               validate=ma.validate.OneOf(CUSTOMER_SOURCES))
-    tags = ma.fields.List(ma.fields.String(validate=[v.not_blank, v.length(40)]),
+    tags = ma.fields.List(ma.fields.String(validate=[v.valid_tag, v.length(v.TAG_MAX)]),
                           load_default=list, validate=ma.validate.Length(max=50))
 
 
-class CustomerUpdate(ma.Schema):
+class CustomerUpdate(v.Change):
     phone = v.phone_field()
     name = ma.fields.String(validate=v.length(120))
     source = ma.fields.String(validate=ma.validate.OneOf(CUSTOMER_SOURCES))
@@ -130,19 +128,6 @@ def _writable(customer_id: int) -> tuple[UserModel, Customer]:
     return user, customer
 
 
-def _valid_tag(tag: str) -> str:
-    errors = []
-    for check in (v.not_blank, v.length(40)):
-        try:
-            check(tag)
-        except ma.ValidationError as exc:
-            errors.extend(exc.messages if isinstance(exc.messages, list) else [exc.messages])
-    if errors:
-        raise ValidationFailed(_l("The input is not valid."),
-                               field_errors={"tag": [gettext(str(m)) for m in errors]})
-    return tag.strip()
-
-
 # ------------------------------------------------------------------------- records
 
 
@@ -188,22 +173,22 @@ def update_customer(data: dict[str, Any], customer_id: int) -> dict[str, Any]:
     return _dump(crm.update_customer(customer.id, data))
 
 
-@blp.post("/<id:customer_id>/tags/<string(maxlength=100):tag>")
+@blp.post("/<id:customer_id>/tags/<tag:tag>")
 @blp.response(200, CustomerOut)
 @audited
 def add_tag(customer_id: int, tag: str) -> dict[str, Any]:
     """Tag the customer (no change if already tagged)."""
     _, customer = _writable(customer_id)
-    return _dump(crm.add_customer_tag(customer.id, _valid_tag(tag)))
+    return _dump(crm.add_customer_tag(customer.id, tag))
 
 
-@blp.delete("/<id:customer_id>/tags/<string(maxlength=100):tag>")
+@blp.delete("/<id:customer_id>/tags/<tag:tag>")
 @blp.response(200, CustomerOut)
 @audited
 def remove_tag(customer_id: int, tag: str) -> dict[str, Any]:
     """Remove a tag (no change if the customer does not carry it)."""
     _, customer = _writable(customer_id)
-    return _dump(crm.remove_customer_tag(customer.id, _valid_tag(tag)))
+    return _dump(crm.remove_customer_tag(customer.id, tag))
 
 
 # --------------------------------------------------------------------------- notes

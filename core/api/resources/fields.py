@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -34,25 +33,6 @@ class ClockTime(ma.fields.String):
         if value is None:
             return None
         return f"{int(value) // 60:02d}:{int(value) % 60:02d}"
-
-
-class Instant(ma.fields.AwareDateTime):
-    """An ISO 8601 instant with offset in the years 1970-2200: a salon has no use for
-    others, and year 1 or 9999 with an offset cannot be stored in UTC. The year range is
-    published as a pattern."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        metadata = {"description": "ISO 8601 with offset", "pattern": _YEARS,
-                    **kwargs.pop("metadata", {})}
-        super().__init__(format="iso", validate=_plausible, metadata=metadata, **kwargs)
-
-
-_YEARS = r"^(19[7-9][0-9]|2[01][0-9][0-9]|2200)-"
-
-
-def _plausible(value: datetime) -> None:
-    if not 1970 <= value.year <= 2200:
-        raise ma.ValidationError(gettext("Give a date between 1970 and 2200."))
 
 
 def clock(minutes: int) -> str:

@@ -24,14 +24,14 @@ from ... import phones
 from ... import validation as v
 from ...auth import policy
 from ...auth.policy import StaffVisibility
-from ...errors import Conflict, ValidationFailed
+from ...errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from ...extensions import db
 from ...models import AvailabilityOverride, Service, StaffProfile, Store, TimeOff, User
 from ...models import WeeklyAvailability as Weekly
 from ...org import staff as service
 from ...scheduling import schedules
-from ..common import Forbidden, Id, audited, current_user, not_found, require_user
-from .fields import WEEK_BODY, ClockTime, Instant, WeekIn, WeekOut, week_dict, week_rows
+from ..common import OPTIONAL_LOGIN, Forbidden, Id, audited, current_user, not_found, require_user
+from .fields import WEEK_BODY, ClockTime, WeekIn, WeekOut, week_dict, week_rows
 from .pagination import PageQuery, page_schema, paginate
 from .stores import visible_store
 
@@ -88,9 +88,9 @@ class StaffIn(_ProfileFields):
                                  validate=ma.validate.Length(max=500))
 
 
-class StaffUpdate(_ProfileFields):
+class StaffUpdate(v.Change, _ProfileFields):
     display_name = ma.fields.String(validate=[v.not_blank, v.length(120)])
-    active = ma.fields.Boolean()
+    active = v.Flag()
     max_minutes_week = ma.fields.Integer(strict=True,
                                          validate=ma.validate.Range(min=0, max=10080))
     min_rest_days = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0, max=7))
@@ -122,7 +122,7 @@ class DayInterval(ma.Schema):
 
 class OverrideIn(ma.Schema):
     store_id = Id(required=True)
-    day = ma.fields.Date(required=True)
+    day = v.Day(required=True)
     intervals = ma.fields.List(ma.fields.Nested(DayInterval), required=True,
                                validate=ma.validate.Length(max=10), metadata={
                                    "description": "the day's working hours; [] = day off"})
@@ -144,8 +144,8 @@ class OverrideOut(ma.Schema):
 
 
 class TimeOffIn(ma.Schema):
-    start_at = Instant(required=True)
-    end_at = Instant(required=True)
+    start_at = v.Instant(required=True)
+    end_at = v.Instant(required=True)
     reason = ma.fields.String(load_default="", validate=v.length(200))
 
     @ma.validates_schema(skip_on_field_errors=True)
@@ -230,9 +230,11 @@ def _schedule_target(staff_id: int, store_id: int, *, write: bool
                           or policy.can_manage_store(scope.user, store.id)):
         raise not_found(_l("Staff member"))
     if store.id not in {s.id for s in staff.stores}:
-        raise ValidationFailed(_l("The input is not valid."), field_errors={
-            "store_id": [_l("%(staff)s does not work at this store.",
-                            staff=staff.display_name)]})
+        # The request is well formed; what it names does not go together (state, not
+        # shape): a schedule there does not exist to read (404), nor may be set (409).
+        message = _l("%(staff)s does not work at this store.", staff=staff.display_name)
+        error = RuleViolation if write else NotFound
+        raise error(message, field_errors={"store_id": [message]})
     return scope, staff, store
 
 
@@ -240,8 +242,14 @@ def _check_ids(model: Any, ids: list[int], field: str) -> None:
     found = set(db.session.scalars(select(model.id).where(model.id.in_(ids)))) if ids else set()
     missing = [i for i in ids if i not in found]
     if missing:
-        raise ValidationFailed(_l("The input is not valid."), field_errors={
-            field: [gettext("Unknown id %(id)s.", id=missing[0])]})
+        raise _unknown(field, missing[0])
+
+
+def _unknown(field: str, missing: int) -> NotFound:
+    """A body names something that does not exist: 404 on that field (the body is well
+    formed, the database does not have it)."""
+    message = _l("Unknown id %(id)s.", id=missing)
+    return NotFound(message, field_errors={field: [message]})
 
 
 def _time_off_dict(row: TimeOff) -> dict[str, Any]:
@@ -254,6 +262,7 @@ def _time_off_dict(row: TimeOff) -> dict[str, Any]:
 
 
 @blp.get("")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.arguments(StaffQuery, location="query")
 @blp.response(200, page_schema(StaffOut))
 def list_staff(args: dict[str, Any]) -> dict[str, Any]:
@@ -272,6 +281,7 @@ def list_staff(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.get("/<id:staff_id>")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.response(200, StaffOut)
 def read_staff(staff_id: int) -> dict[str, Any]:
     """A staff profile (private fields for the person and their stores' managers)."""
@@ -293,8 +303,7 @@ def create_staff(data: dict[str, Any]) -> dict[str, Any]:
     for store_id in store_ids:
         store = stores.get(store_id)
         if store is None or not scope.store_seen(store):
-            raise ValidationFailed(_l("The input is not valid."), field_errors={
-                "store_ids": [gettext("Unknown id %(id)s.", id=store_id)]})
+            raise _unknown("store_ids", store_id)
         if not policy.administers(scope.user, store_id):
             raise Forbidden(_l("You may add staff only to stores you manage."))
     service_ids = list(dict.fromkeys(data.pop("service_ids")))

@@ -11,19 +11,19 @@ from datetime import date
 from typing import Any
 
 import marshmallow as ma
-from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
+from ... import validation as v
 from ...auth import policy
 from ...errors import ValidationFailed
 from ...extensions import db
 from ...models import STORE_STATUSES, Store, StoreHoliday, User
 from ...org import stores as service
 from ...org.hours import format_hours
-from ..common import Forbidden, audited, current_user, not_found, require_user
+from ..common import OPTIONAL_LOGIN, Forbidden, audited, current_user, not_found, require_user
 from .access import in_scope, require_brand_admin
 from .fields import WEEK_BODY, ClockTime, WeekIn, WeekOut, week_dict, week_rows
 from .pagination import PageQuery, page_schema, paginate
@@ -72,12 +72,16 @@ class StoreQuery(PageQuery):
 
 
 class StoreIn(service.StoreSchema):
+    acceptance_required = v.Flag()
     hours = ma.fields.String(validate=ma.validate.Length(max=1000),
                              metadata={"description": 'e.g. "mon-fri 09:00-21:00; sat,sun '
                                                       '10:00-18:00"'})
 
 
-class StoreUpdate(StoreIn):
+class StoreUpdate(v.Change, StoreIn):
+    hours = ma.fields.String(validate=[v.not_blank, v.length(1000)], metadata={
+        "description": "the new opening hours (close the store with status instead)"})
+
     class Meta:
         exclude = ("code", "timezone")
 
@@ -87,7 +91,7 @@ class HoursOut(WeekOut):
 
 
 class HolidayIn(ma.Schema):
-    day = ma.fields.Date(required=True)
+    day = v.Day(required=True)
     name = ma.fields.String(load_default="", validate=ma.validate.Length(max=120))
     opens = ClockTime(load_default=None, allow_none=True,
                       metadata={"description": "special opening time; omit both times for a "
@@ -105,8 +109,8 @@ class HolidayOut(ma.Schema):
 
 
 class HolidayQuery(PageQuery):
-    date_from = ma.fields.Date()
-    date_to = ma.fields.Date()
+    date_from = v.Day()
+    date_to = v.Day()
 
 
 def store_dict(store: Store) -> dict[str, Any]:
@@ -147,6 +151,7 @@ def visible_store_clause(user: User | None) -> Any:
 
 
 @blp.get("")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.arguments(StoreQuery, location="query")
 @blp.response(200, page_schema(StoreOut))
 def list_stores(args: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +183,7 @@ def create_store(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.get("/<id:store_id>")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.response(200, StoreOut)
 def read_store(store_id: int) -> dict[str, Any]:
     """A store (closed ones only for those who manage it)."""
@@ -191,14 +197,11 @@ def read_store(store_id: int) -> dict[str, Any]:
 def update_store(data: dict[str, Any], store_id: int) -> dict[str, Any]:
     """Change a store's details, status, booking policy or hours (its managers)."""
     _, store = administered_store(store_id)
-    hours = data.pop("hours", None)
-    if hours is not None and not hours.strip():
-        raise ValidationFailed(_l("The input is not valid."), field_errors={"hours": [
-            _l("Give the opening hours; close the store with status instead.")]})
-    return store_dict(service.update_store(store.id, data, hours=hours))
+    return store_dict(service.update_store(store.id, data, hours=data.pop("hours", None)))
 
 
 @blp.get("/<id:store_id>/hours")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.response(200, HoursOut)
 def read_hours(store_id: int) -> dict[str, Any]:
     """Weekly opening hours as text and as intervals (local wall-clock times)."""
@@ -229,6 +232,7 @@ def replace_hours(data: dict[str, Any], store_id: int) -> dict[str, Any]:
 
 
 @blp.get("/<id:store_id>/holidays")
+@blp.doc(**OPTIONAL_LOGIN)
 @blp.arguments(HolidayQuery, location="query")
 @blp.response(200, page_schema(HolidayOut))
 def list_holidays(args: dict[str, Any], store_id: int) -> dict[str, Any]:
@@ -263,15 +267,10 @@ def set_holiday(data: dict[str, Any], store_id: int) -> dict[str, Any]:
     return holiday_dict(holiday)
 
 
-@blp.delete("/<id:store_id>/holidays/<string(length=10):day>")
+@blp.delete("/<id:store_id>/holidays/<day:day>")
 @blp.response(204)
 @audited
-def delete_holiday(store_id: int, day: str) -> None:
+def delete_holiday(store_id: int, day: date) -> None:
     """Remove the exception on ``day`` (YYYY-MM-DD); 404 if there is none."""
     _, store = administered_store(store_id)
-    try:
-        when = date.fromisoformat(day)
-    except ValueError as exc:
-        raise ValidationFailed(_l("The input is not valid."), field_errors={
-            "day": [gettext("Not a valid date.")]}) from exc
-    service.remove_holiday(store.id, when)
+    service.remove_holiday(store.id, day)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from zoneinfo import available_timezones
 
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import format_date
@@ -19,6 +18,7 @@ from ...errors import FulianError, ValidationFailed
 from ...models import Store
 from ...org import stores as service
 from ...org.hours import format_hours
+from ...validation import TIMEZONES
 from ..context import current_brand
 from ..forms import Form
 from . import bp
@@ -45,10 +45,8 @@ POLICY_INTS = ("acceptance_timeout_min", "cancel_window_min", "reschedule_window
 
 def timezone_options() -> list[tuple[str, str]]:
     """Common zones of the brand's markets first, then every other IANA zone."""
-    zones = available_timezones()
-    common = [z for z in COMMON_ZONES if z in zones]
-    rest = sorted(z for z in zones if z not in common and "/" in z
-                  and not z.startswith(("Etc/", "SystemV/", "US/")))
+    common = [z for z in COMMON_ZONES if z in TIMEZONES]
+    rest = [z for z in TIMEZONES if z not in common]  # the names the schema accepts
     return [(z, z.replace("_", " ")) for z in [*common, *rest]]
 
 

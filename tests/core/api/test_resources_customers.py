@@ -40,7 +40,7 @@ def test_crm_access_search_and_tags(world: World) -> None:
     assert world.post(f"/api/v1/customers/{ids['bo_customer']}/tags/x", "bo").status_code == 403
     assert "tag" in errors_of(world.post(f"{cy}/tags/{'x' * 41}", "desk_n"))
     assert "tag" in errors_of(world.post(f"{cy}/tags/%20%20", "desk_n"))
-    assert world.post(f"{cy}/tags/{'x' * 101}", "desk_n").status_code == 404
+    assert "tag" in errors_of(world.post(f"{cy}/tags/{'x' * 101}", "desk_n"))
     assert world.count(CustomerTag) == 1
     assert world.post(f"{cy}/tags/regular", "desk_n").json["tags"] == ["regular"]
     assert world.post(f"{cy}/tags/regular", "mgr_s").json["tags"] == ["regular"]  # no-op

@@ -60,9 +60,12 @@ def test_create_update_and_services(world: World) -> None:
     assert world.post("/api/v1/staff", json=body).status_code == 401
     for who in ("desk_n", "ann", "bo", "mgr_s"):
         assert world.post("/api/v1/staff", who, json=body).status_code == 403, who
-    for bad, field in (({"store_ids": []}, "store_ids"), ({"store_ids": [999]}, "store_ids"),
+    for bad, field in (({"store_ids": [999]}, "store_ids"),
                        ({"store_ids": [ids["east"]]}, "store_ids"),
-                       ({"service_ids": [999]}, "service_ids"),
+                       ({"service_ids": [999]}, "service_ids")):
+        unknown = world.post("/api/v1/staff", "mgr_n", json={**body, **bad})  # state: 404
+        assert unknown.status_code == 404 and field in unknown.json["errors"], bad
+    for bad, field in (({"store_ids": []}, "store_ids"),
                        ({"email": "not-an-email"}, "email"), ({"email": None}, "email"),
                        ({"phone": "12"}, "phone"), ({"specialities": ["x" * 41]}, "specialities"),
                        ({"store_ids": [2**31]}, "store_ids"), ({"name": ""}, "name"),
@@ -107,7 +110,8 @@ def test_create_update_and_services(world: World) -> None:
 
     services = f"{url}/services"
     assert world.put(services, "mgr_s", json={"service_ids": []}).status_code == 403
-    assert "service_ids" in errors_of(world.put(services, "mgr_n", json={"service_ids": [999]}))
+    unknown = world.put(services, "mgr_n", json={"service_ids": [999]})
+    assert unknown.status_code == 404 and "service_ids" in unknown.json["errors"]
     assert "service_ids" in errors_of(world.put(services, "mgr_n", json={}))
     resp = world.put(services, "mgr_n", json={"service_ids": [ids["secret"], ids["cut"],
                                                               ids["cut"]]})
@@ -129,8 +133,9 @@ def test_weekly_availability_and_overrides(world: World) -> None:
     body = {"text": "mon-fri 10:00-14:00,15:00-19:00"}
     for who in ("desk_n", "ann", "mgr_s"):
         assert world.put(url, who, json=body).status_code == 403, who
-    assert "store_id" in errors_of(world.put(
-        f"/api/v1/staff/{ids['ann']}/availability?store_id={ids['south']}", "owner", json=body))
+    elsewhere = world.put(f"/api/v1/staff/{ids['ann']}/availability?store_id={ids['south']}",
+                          "owner", json=body)  # she does not work there: a rule, not a shape
+    assert elsewhere.status_code == 409 and "store_id" in elsewhere.json["errors"]
     assert "intervals" in errors_of(world.put(url, "mgr_n", json={"intervals": [
         {"weekday": 0, "start": "10:00", "end": "09:00"}]}))
     assert world.count(WeeklyAvailability) == 0

@@ -1,5 +1,6 @@
 """The core data model. Importing this package registers every core table."""
 
+from .availability import STORE_WIDE, AvailabilityVersion
 from .booking import (
     ACTIVE_STATUSES,
     BOOKING_SOURCES,
@@ -10,6 +11,7 @@ from .booking import (
 from .brand import BrandSettings
 from .catalog import Service, ServiceCategory, StoreServiceOffer
 from .customer import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag
+from .idempotency import IdempotencyRecord
 from .integration import SmsCode, SmsMessage, WebhookDelivery, WebhookSubscription
 from .ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from .order import (
@@ -24,7 +26,6 @@ from .order import (
 from .schedule import (
     AvailabilityOverride,
     CoverageRule,
-    IdempotencyRecord,
     Roster,
     RosterShift,
     TimeOff,
@@ -42,6 +43,7 @@ __all__ = [
     "Refund",
     "SmsCode", "SmsMessage", "WebhookDelivery", "WebhookSubscription",
     "ApiToken", "AuthFailure", "WebSession",
+    "STORE_WIDE", "AvailabilityVersion",
     "AvailabilityOverride", "CoverageRule", "IdempotencyRecord", "Roster", "RosterShift",
     "TimeOff", "WeeklyAvailability",
     "ACTIVE_STATUSES", "AuditEntry", "BOOKING_SOURCES", "BOOKING_STATUSES", "BRAND_ROLES",

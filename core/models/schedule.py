@@ -159,20 +159,3 @@ class RosterShift(db.Model):
         UniqueConstraint("roster_id", "staff_id", "day", name="uq_roster_shifts_staff_day"),
         CheckConstraint(_MINUTES, name="interval"),
     )
-
-
-class IdempotencyRecord(db.Model):
-    """The first response to a request with an ``Idempotency-Key``, replayed verbatim."""
-
-    __tablename__ = "idempotency_keys"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    scope: Mapped[str] = mapped_column(String(120))
-    key: Mapped[str] = mapped_column(String(128))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[int] = mapped_column(SmallInteger)
-    body: Mapped[str] = mapped_column(Text)
-    content_type: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),)

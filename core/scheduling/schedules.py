@@ -21,6 +21,7 @@ from ..models import (
 )
 from ..org.hours import parse_hours
 from ..org.stores import get_store
+from . import cache
 
 
 def get_staff(ref: str | int) -> StaffProfile:
@@ -49,6 +50,7 @@ def set_weekly(staff_ref: str | int, store_ref: str | int, hours: str) -> int:
         for weekday, a, b in rows:
             session.add(WeeklyAvailability(staff_id=staff.id, store_id=store.id,
                                            weekday=weekday, start_min=a, end_min=b))
+        cache.invalidate_store(store.id)
     return len(rows)
 
 
@@ -71,6 +73,7 @@ def set_override(staff_ref: str | int, store_ref: str | int, day: date,
         for a, b in intervals or []:
             session.add(AvailabilityOverride(staff_id=staff.id, store_id=store.id, day=day,
                                              available=True, start_min=a, end_min=b))
+        cache.invalidate(store.id, [day])
 
 
 def add_time_off(staff_ref: str | int, start: datetime, end: datetime, reason: str = "",

@@ -84,6 +84,20 @@ def record_event(action: str, user_id: int | None = None,
     return entry
 
 
+def record_created(obj: Any) -> None:
+    """Audit a row of an audited model that was inserted with a statement rather than a
+    flush (an ``INSERT ... ON CONFLICT`` that the flush listener cannot see), as the
+    listener would have: action ``create`` with the row's values."""
+    if not getattr(obj, "__audited__", False):
+        return
+    user_id, label = current_actor()
+    entry = AuditEntry(actor_user_id=user_id, actor=label, action="create",
+                       entity_type=obj.__tablename__, before=None, ip=client_ip())
+    # Filled in and added with the entries of the next flush, so that one INSERT writes
+    # them all (a booking that also created its customer: one audit statement).
+    db.session.info.setdefault("fulian_audit_new", []).append((obj, entry))
+
+
 def mask_login(login: str | None) -> str:
     """An identifier as much as an auditor needs and no more: the first letter of an
     e-mail's local part with its domain (``a***@example.com``), the last four digits of
@@ -167,8 +181,20 @@ def _after_flush_postexec(session: Session, _ctx: Any) -> None:
         session.add(entry)
 
 
+def _before_commit(session: Session) -> None:
+    """Entries of rows inserted by a statement (:func:`record_created`) with no flush
+    after them: added now, so the commit's flush writes them."""
+    _after_flush_postexec(session, None)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop("fulian_audit_new", None)  # nothing of a rolled-back write remains
+
+
 def install() -> None:
     """Register the listeners once per process (idempotent)."""
     if not event.contains(Session, "before_flush", _before_flush):
         event.listen(Session, "before_flush", _before_flush)
         event.listen(Session, "after_flush_postexec", _after_flush_postexec)
+        event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_rollback", _after_rollback)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
-from flask import Response, json, request
+from flask import Response, json
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..auth import policy
-from ..booking import idempotency, service
-from ..booking.lifecycle import TRANSITIONS
-from ..crm.customers import find_or_create
-from ..db import write_transaction
+from ..booking import service
+from ..booking.lifecycle import PEOPLE_ACTIONS
 from ..errors import ValidationFailed
 from ..extensions import db
-from ..models import BOOKING_STATUSES, Booking, Service, StaffProfile, Store
-from ..validation import phone_field
+from ..idempotency import idempotent
+from ..models import BOOKING_STATUSES, Booking, Store
+from ..validation import Instant, phone_field
 from .common import IDEMPOTENCY_DOC, Forbidden, Id, audited, not_found, require_user
 
 blp = Blueprint("bookings", __name__, url_prefix="/api/v1/bookings", description="Bookings")
@@ -35,8 +36,7 @@ class BookingIn(ma.Schema):
     service_id = Id(required=True)
     staff_id = Id(load_default=None, allow_none=True,
                   metadata={"description": "omit or null for any staff member"})
-    start_at = ma.fields.AwareDateTime(required=True, format="iso",
-                                       metadata={"description": "ISO 8601 with offset"})
+    start_at = Instant(required=True)
     customer = ma.fields.Nested(CustomerRef,
                                 metadata={"description": "required when staff book on a "
                                                          "customer's behalf"})
@@ -72,7 +72,7 @@ class BookingOut(ma.Schema):
 
 class ActionIn(ma.Schema):
     reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
-    start_at = ma.fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+    start_at = Instant(load_default=None, allow_none=True)
     staff_id = Id(load_default=None, allow_none=True)
 
 
@@ -116,69 +116,41 @@ def create(data: dict[str, Any]) -> Response:
     ``customer.phone`` finds the customer in any spelling of the number; one that cannot
     exist in its country's numbering plan is 422 on ``customer``."""
     user = require_user()
-    store = db.session.get(Store, data["store_id"])
-    svc = db.session.get(Service, data["service_id"])
-    if store is None:
-        raise not_found(_l("Store"))
-    if svc is None:
-        raise not_found(_l("Service"))
-    staff = None
-    if data["staff_id"] is not None:
-        staff = db.session.get(StaffProfile, data["staff_id"])
-        if staff is None:
-            raise not_found(_l("Staff member"))
-    key = request.headers.get("Idempotency-Key")
-    scope = f"bookings:create:{user.id}"
-    digest = idempotency.request_hash(request.get_json(silent=True))
-    if key is not None:
-        key = idempotency.check_key(key)
-        record = idempotency.lookup(scope, key, digest)
-        if record is not None:
-            return idempotency.replay(record)
-    manager = policy.can_manage_store(user, store.id)
-    if manager:
+    if policy.can_manage_store(user, data["store_id"]):
         if not data.get("customer"):
             raise ValidationFailed(_l("The input is not valid."),
                                    field_errors={"customer": [_l("Give the customer's phone "
                                                                  "when booking for them.")]})
         source = data["source"] or "phone"
-        try:
-            with write_transaction():
-                customer = find_or_create(data["customer"]["phone"],
-                                          data["customer"]["name"],
-                                          "walk_in" if source == "walk_in" else
-                                          "phone" if source == "phone" else "online")
-        except ValidationFailed as exc:  # the number cannot exist: say where it is
-            raise ValidationFailed(exc.message,
-                                   field_errors={"customer": exc.field_errors}) from exc
+        customer: Any = service.CustomerByPhone(
+            data["customer"]["phone"], data["customer"]["name"],
+            "walk_in" if source == "walk_in" else "phone" if source == "phone" else "online")
     else:
-        customer = policy.customer_of(user)
-        if customer is None or "customer" not in policy.roles(user):
+        if "customer" not in policy.roles(user):
+            if db.session.get(Store, data["store_id"]) is None:
+                raise not_found(_l("Store"))
             raise Forbidden(_l("Only the store's front desk or the customer can book."))
-        source = "online"
-    tz = ZoneInfo(store.timezone)
-    stored: dict[str, str] = {}
+        customer, source = service.CustomerOfUser(user.id), "online"
 
-    def remember(booking: Booking) -> None:
-        body = _dump(booking, tz)
-        stored["body"] = body
-        if key is not None:
-            idempotency.remember(scope, key, digest, 201, body)
+    def effect(remember: Callable[[Response], None]) -> None:
+        def reply(booking: Booking) -> None:
+            store = db.session.get(Store, booking.store_id)  # in the session already
+            tz = ZoneInfo(store.timezone if store else "UTC")
+            remember(Response(_dump(booking, tz), status=201, mimetype="application/json"))
 
-    try:
-        service.create_booking(
-            store=store, service=svc, customer=customer, start_at=data["start_at"],
-            staff=staff, source=source, note=data["note"],
-            idempotency_key=f"{user.id}:{key}" if key else None, before_commit=remember)
-    except (service.SlotTaken, IntegrityError):
-        # A concurrent request with the same key may have won the race: replay it.
-        db.session.rollback()
-        if key is not None:
-            record = idempotency.lookup(scope, key, digest)
-            if record is not None:
-                return idempotency.replay(record)
-        raise
-    return Response(stored["body"], status=201, mimetype="application/json")
+        try:
+            service.create_booking(
+                store=data["store_id"], service=data["service_id"], customer=customer,
+                start_at=data["start_at"], staff=data["staff_id"], source=source,
+                note=data["note"], before_commit=reply)
+        except ValidationFailed as exc:
+            if isinstance(customer, service.CustomerByPhone) and "phone" in exc.field_errors:
+                # the number cannot exist: say where it is in the request
+                raise ValidationFailed(exc.message,
+                                       field_errors={"customer": exc.field_errors}) from exc
+            raise
+
+    return idempotent("bookings.create", effect)
 
 
 def _visible(booking_id: int) -> tuple[Booking, str]:
@@ -195,12 +167,19 @@ def _visible(booking_id: int) -> tuple[Booking, str]:
 @blp.response(200, BookingOut)
 def read(booking_id: int) -> dict[str, Any]:
     """A booking with its status history (its store, its staff member or its customer)."""
-    booking, _ = _visible(booking_id)
-    return booking_dict(booking)
+    user = require_user()
+    # the booking, its history and its store's time zone in one statement
+    found = db.session.execute(
+        select(Booking, Store.timezone).join(Store, Store.id == Booking.store_id)
+        .options(joinedload(Booking.history))
+        .where(Booking.id == booking_id)).unique().first()
+    if found is None or policy.booking_relation(user, found[0]) is None:
+        raise not_found(_l("Booking"))
+    return booking_dict(found[0], ZoneInfo(found[1]))
 
 
 ALLOWED = {
-    "manager": set(TRANSITIONS),
+    "manager": set(PEOPLE_ACTIONS),
     "staff": {"confirm", "decline", "complete", "no_show"},
     "customer": {"cancel", "reschedule"},
 }

@@ -11,19 +11,20 @@ Lifecycle events reach plugins after commit.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Integer, and_, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import jobs, webhooks
+from .. import jobs, phones, webhooks
 from ..audit import current_actor
-from ..catalog.services import price_at
+from ..crm.customers import find_or_create
 from ..db import utcnow, write_transaction
 from ..errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from ..extensions import db
@@ -38,12 +39,16 @@ from ..models import (
     Service,
     StaffProfile,
     Store,
+    StoreServiceOffer,
+    WebhookSubscription,
+    staff_services,
+    staff_stores,
 )
 from ..plugins import plugins
 from ..scheduling import engine, localtime
 from ..scheduling.loader import StoreWindow, load_window
-from . import holds
-from .lifecycle import EVENTS, next_status
+from . import holds, slot
+from .lifecycle import EVENTS, IllegalTransition, next_status
 
 STAFF_SOURCES = ("walk_in", "phone")
 WALK_IN_GRACE = 15 * 60  # seconds
@@ -124,16 +129,100 @@ def _flush_or_conflict(session: Any, staff_name: str) -> None:
         raise
 
 
-def create_booking(*, store: Store, service: Service, customer: Customer, start_at: datetime,
-                   staff: StaffProfile | None = None, source: str = "online", note: str = "",
-                   idempotency_key: str | None = None,
-                   before_commit: Any = None) -> Booking:
-    """Book ``service`` at ``store`` for ``customer`` at ``start_at`` (aware datetime).
+@dataclass(frozen=True)
+class CustomerByPhone:
+    """A customer the store books for, found (or created) by phone inside the booking's
+    own transaction: a refused booking leaves no customer behind."""
 
-    ``staff=None`` means "any staff": the fairest free person is chosen here, inside the
-    transaction. Raises ValidationFailed (bad request), SlotTaken (409) or NotFound.
-    ``before_commit(booking)`` runs inside the transaction after the insert (the API uses
-    it to remember the idempotent response atomically with the booking).
+    phone: str
+    name: str = ""
+    source: str = "phone"
+
+
+@dataclass(frozen=True)
+class CustomerOfUser:
+    """The customer record of a logged-in customer (read with the rest of the booking's
+    data, in the same statement)."""
+
+    user_id: int
+
+
+def _id(value: Any) -> int | None:
+    return None if value is None else int(getattr(value, "id", value))
+
+
+def _phone_country() -> str:
+    """The brand's phone country as last seen by this process (it is read again with
+    every booking; used to look a customer up by phone in the same statement)."""
+    return current_app.extensions.get("fulian_phone_country", phones.DEFAULT_REGION)
+
+
+def _customer_key(customer: Any) -> tuple[str, Any]:
+    """Which column finds the booking's customer, and the value to look for."""
+    if isinstance(customer, CustomerOfUser):
+        return "user_id", customer.user_id
+    if isinstance(customer, CustomerByPhone):
+        return "phone", phones.lookup_key(customer.phone, _phone_country())
+    return "id", _id(customer)
+
+
+def _head(session: Any, store_id: int, service_id: int, staff_id: int | None,
+          customer: Any) -> Any:
+    """Everything the booking needs besides time, in one statement: the store and its
+    policy, the service, the store's price, the brand (currency, phone country), the
+    staff member with whether they work here and perform the service, the customer,
+    and whether anybody subscribes to webhooks."""
+    column, value = _customer_key(customer)
+    return session.execute(_head_statement(column), {
+        "store": store_id, "service": service_id, "staff": staff_id or 0,
+        "customer": value}).first()
+
+
+@cache
+def _head_statement(customer_column: str) -> Any:
+    """:func:`_head`'s statement, built once per way of finding the customer."""
+    store, service = bindparam("store", type_=Integer), bindparam("service", type_=Integer)
+    staff = bindparam("staff", type_=Integer)
+    works = exists().where(staff_stores.c.staff_id == staff,
+                           staff_stores.c.store_id == store)
+    performs = exists().where(staff_services.c.staff_id == staff,
+                              staff_services.c.service_id == service)
+    hooks = exists().where(WebhookSubscription.active.is_(True))
+    return (
+        select(Store, Service, StoreServiceOffer.service_id.label("offered"),
+               StoreServiceOffer.price_override, BrandSettings, StaffProfile,
+               works.label("works"), performs.label("performs"), Customer,
+               hooks.label("hooks"))
+        .select_from(Store)
+        .outerjoin(Service, Service.id == service)
+        .outerjoin(StoreServiceOffer, and_(StoreServiceOffer.store_id == Store.id,
+                                           StoreServiceOffer.service_id == service))
+        .outerjoin(BrandSettings, BrandSettings.id == 1)
+        .outerjoin(StaffProfile, StaffProfile.id == staff)
+        .outerjoin(Customer, getattr(Customer, customer_column) == bindparam("customer"))
+        .where(Store.id == store))
+
+
+def create_booking(*, store: Store | int, service: Service | int, start_at: datetime,
+                   customer: Customer | int | CustomerByPhone | CustomerOfUser,
+                   staff: StaffProfile | int | None = None, source: str = "online",
+                   note: str = "", idempotency_key: str | None = None,
+                   before_commit: Any = None) -> Booking:
+    """Book ``service`` at ``store`` for ``customer`` at ``start_at`` (aware datetime):
+    the one way a booking is created — by the API, the customer's pages, the desk's
+    pages, the CLI's demo and the tests.
+
+    Everything happens in one write transaction: resolving the customer (by phone for the
+    store's own bookings), checking that the store offers the service, the staff member
+    performs it here, the slot is in their working time and free of bookings and
+    time-off (only that person's interval is read: one statement), plugins' vetoes, the
+    insert. A refusal writes nothing. ``staff=None`` means "any staff": the fairest free
+    person is chosen here. Raises ValidationFailed, SlotTaken (409, also when the
+    database's own overlap guard refuses) or NotFound. ``before_commit(booking)`` runs
+    inside the transaction after the insert (the API stores its idempotent reply there).
+
+    For the common request — a known staff member and customer — that is 4 statements
+    besides the inserts of the booking, its first history entry and their audit rows.
     """
     if start_at.tzinfo is None:
         raise ValidationFailed(_l("The start time needs a time zone offset."),
@@ -141,55 +230,91 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
     if source not in ("online", *STAFF_SOURCES):
         raise ValidationFailed(_l("Unknown booking source."),
                                field_errors={"source": [_l("One of: online, walk_in, phone")]})
-    end_at = start_at + timedelta(minutes=service.duration_min)
-    block_start = start_at - timedelta(minutes=service.buffer_before_min)
-    block_end = end_at + timedelta(minutes=service.buffer_after_min)
+    by_phone = customer if isinstance(customer, CustomerByPhone) else None
+    store_id, service_id, staff_id = _id(store), _id(service), _id(staff)
+    assert store_id is not None and service_id is not None
     registry = plugins()
     with write_transaction() as session:
-        now_ts = int(utcnow().timestamp())
-        window = _window(store, service, block_start, block_end,
-                         staff.id if staff is not None else None)
-        if not window.bookable:
+        head = _head(session, store_id, service_id, staff_id, customer)
+        if head is None:
+            raise NotFound(_l("%(what)s not found.", what=_l("Store")))
+        store_row: Store = head.Store
+        svc: Service | None = head.Service
+        if svc is None:
+            raise NotFound(_l("%(what)s not found.", what=_l("Service")))
+        if store_row.status != "active" or not svc.published or head.offered is None:
             raise RuleViolation(_l("%(service)s cannot be booked at %(store)s.",
-                                      service=service.name, store=store.name),
-                                   field_errors={"service_id": [_l("Not offered here.")]})
-        if staff is not None and staff.id not in window.staff_names:
-            raise RuleViolation(_l("%(staff)s does not perform %(service)s at %(store)s.",
-                                      staff=staff.display_name, service=service.name,
-                                      store=store.name),
-                                   field_errors={"staff_id": [_l("Not available for this "
-                                                                 "service here.")]})
+                                   service=svc.name, store=store_row.name),
+                                field_errors={"service_id": [_l("Not offered here.")]})
+        person: StaffProfile | None = head.StaffProfile
+        if staff_id is not None:
+            if person is None:
+                raise NotFound(_l("%(what)s not found.", what=_l("Staff member")))
+            if not (person.active and head.works and head.performs):
+                raise RuleViolation(_l("%(staff)s does not perform %(service)s at "
+                                       "%(store)s.", staff=person.display_name,
+                                       service=svc.name, store=store_row.name),
+                                    field_errors={"staff_id": [_l("Not available for "
+                                                                  "this service here.")]})
+        if by_phone is not None:
+            brand_country = getattr(head.BrandSettings, "country", None) \
+                or phones.DEFAULT_REGION
+            if brand_country != _phone_country():  # the brand moved: look again
+                current_app.extensions["fulian_phone_country"] = brand_country
+                client = find_or_create(by_phone.phone, by_phone.name, by_phone.source,
+                                        announce=bool(head.hooks))
+            else:
+                client = head.Customer or find_or_create(
+                    by_phone.phone, by_phone.name, by_phone.source,
+                    announce=bool(head.hooks), absent=True)
+        else:
+            client = head.Customer
+            if client is None:
+                raise NotFound(_l("%(what)s not found.", what=_l("Customer")))
+        end_at = start_at + timedelta(minutes=svc.duration_min)
+        block_start = start_at - timedelta(minutes=svc.buffer_before_min)
+        block_end = end_at + timedelta(minutes=svc.buffer_after_min)
+        now_ts = int(utcnow().timestamp())
+        if person is not None:
+            window = _staff_window(session, store_row, svc, person, block_start, block_end)
+        else:
+            window = _window(store_row, svc, block_start, block_end, None)
         if _guard_enabled():
             able = _who_can_take(window, int(start_at.timestamp()), source=source, now=now_ts)
             if not able:
-                name = staff.display_name if staff is not None else _l("any staff member")
+                name = person.display_name if person is not None \
+                    else _l("any staff member")
                 raise SlotTaken(_l("This time is no longer free for %(staff)s.", staff=name))
         else:
             able = list(window.staff_names)
-        chosen_id = staff.id if staff is not None else _fair_pick(store, able, start_at)
-        chosen = staff or session.get(StaffProfile, chosen_id)
-        assert chosen is not None
-        request: dict[str, Any] = {"store": store, "staff": chosen, "service": service,
-                                   "customer": customer, "start_at": start_at,
+        if person is None:
+            if not able:
+                raise SlotTaken(_l("This time is no longer free for %(staff)s.",
+                                   staff=_l("any staff member")))
+            person = session.get(StaffProfile, _fair_pick(store_row, able, start_at))
+        assert person is not None
+        request: dict[str, Any] = {"store": store_row, "staff": person, "service": svc,
+                                   "customer": client, "start_at": start_at,
                                    "end_at": end_at, "source": source, "note": note}
         reasons: list[Any] = registry.call_flat("fulian_validate_booking", request=request)
         if reasons:
             raise ValidationFailed(_l("The booking was refused."),
                                    field_errors={"_schema": [str(r) for r in reasons]})
-        brand = session.get(BrandSettings, 1)
-        price, currency = price_at(service, store.id), brand.currency if brand else "CNY"
+        brand: BrandSettings | None = head.BrandSettings
+        price = head.price_override if head.price_override is not None else svc.price
+        currency = brand.currency if brand is not None else "CNY"
         quote, deposit = None, 0
-        if source == "online" and fees.percent(service, store, "deposit_percent"):
-            quote = orders.booking_quote(store, service, customer, price, currency)
-            deposit = fees.deposit_for(service, store, quote.total)
+        if source == "online" and fees.percent(svc, store_row, "deposit_percent"):
+            quote = orders.booking_quote(store_row, svc, client, price, currency)
+            deposit = fees.deposit_for(svc, store_row, quote.total)
         # The slot waits for its deposit only when it can be paid online; otherwise the
         # deposit is on the order and the store takes it.
         held = bool(deposit) and online_available()
-        pending = store.acceptance_required and source == "online"
+        pending = store_row.acceptance_required and source == "online"
         status = holds.HOLD_STATUS if held else "pending" if pending else "confirmed"
         booking = Booking(
-            store_id=store.id, staff_id=chosen.id, service_id=service.id,
-            customer_id=customer.id, start_at=start_at, end_at=end_at,
+            store_id=store_row.id, staff_id=person.id, service_id=svc.id,
+            customer_id=client.id, start_at=start_at, end_at=end_at,
             block_start=block_start, block_end=block_end, status=status,
             price=price, currency=currency,
             source=source, note=note, idempotency_key=idempotency_key,
@@ -199,10 +324,11 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
             reason=source,
         ))
         session.add(booking)
-        _flush_or_conflict(session, chosen.display_name)
+        _flush_or_conflict(session, person.display_name)
         if quote is not None:  # the deposit is asked now: its order exists from the start
             orders.record_order(booking, quote, deposit, current_actor()[0])
-        webhooks.record_booking("booking.created", booking)
+        if head.hooks:
+            webhooks.record_booking("booking.created", booking)
         if before_commit is not None:
             before_commit(booking)
         if held:
@@ -210,9 +336,27 @@ def create_booking(*, store: Store, service: Service, customer: Customer, start_
                          delay=holds.hold_time())
         elif pending:
             jobs.enqueue("core.booking.service:acceptance_timeout", booking.id,
-                         delay=timedelta(minutes=store.acceptance_timeout_min))
+                         delay=timedelta(minutes=store_row.acceptance_timeout_min))
     registry.call("fulian_booking_event", booking=booking, event="created")
     return booking
+
+
+def _staff_window(session: Any, store: Store, service: Service, person: StaffProfile,
+                  block_start: datetime, block_end: datetime) -> StoreWindow:
+    """The window of one known staff member around one booking: their time from one
+    statement (:mod:`core.booking.slot`), the store's policy from rows already read."""
+    tz = ZoneInfo(store.timezone)
+    day_from, day_to = block_start.astimezone(tz).date(), block_end.astimezone(tz).date()
+    work, busy = slot.staff_time(session.connection(), store.id, person.id, tz, day_from,
+                                 day_to)
+    return StoreWindow(
+        store_id=store.id, tz=tz, step_min=store.slot_step_min,
+        min_notice_min=store.min_notice_min, horizon_days=store.horizon_days,
+        day_from=day_from, day_to=day_to, bookable=True,
+        duration_min=service.duration_min, buffer_before_min=service.buffer_before_min,
+        buffer_after_min=service.buffer_after_min,
+        staff_names={person.id: person.display_name}, work={person.id: work},
+        busy={person.id: busy})
 
 
 def get_booking(booking_id: int) -> Booking:
@@ -297,40 +441,53 @@ def _move(session: Any, booking: Booking, store: Store, new_start: datetime | No
     return f"rescheduled from {old}"
 
 
-def acceptance_timeout(booking_id: int) -> None:
+def acceptance_timeout(booking_id: int, *, now: datetime | None = None) -> None:
     """Job: a booking still pending when the acceptance window closes is reassigned to
-    another free staff member (store policy ``reassign``) or declined."""
-    booking = db.session.get(Booking, booking_id)
-    if booking is None or booking.status != "pending":
-        return
-    store = db.session.get(Store, booking.store_id)
-    assert store is not None
-    if store.acceptance_timeout_action == "reassign":
-        service = db.session.get(Service, booking.service_id)
-        window = _window(store, service, booking.block_start, booking.block_end, None,
-                         exclude=booking.id)
-        db.session.rollback()
-        others = [sid for sid in _who_can_take(window, int(booking.start_at.timestamp()),
-                                               source="phone",
-                                               now=int(utcnow().timestamp()))
-                  if sid != booking.staff_id]
-        if others:
-            new_staff = _fair_pick(store, others, booking.start_at)
-            with write_transaction() as session:
-                row = session.get(Booking, booking_id)
-                if row is None or row.status != "pending":
-                    return
-                row.history.append(BookingStatusChange(
-                    from_status="pending", to_status="pending", reason="reassigned after "
-                    "acceptance timeout"))
-                row.staff_id = new_staff
-                _flush_or_conflict(session, str(new_staff))
-                webhooks.record_booking("booking.reassigned", row)
-                jobs.enqueue("core.booking.service:acceptance_timeout", booking_id,
-                             delay=timedelta(minutes=store.acceptance_timeout_min))
-            plugins().call("fulian_booking_event", booking=row, event="reassigned")
+    another free staff member (store policy ``reassign``) or declined.
+
+    Everything is decided under the booking's lock: still pending, and the window since
+    its last change (creation, a deposit paid, the previous reassignment) really closed
+    — so an accept that came first wins, and the job running twice (the jobs outbox
+    runs a job again when its "done" mark was lost) reassigns or declines once."""
+    now = now or utcnow()
+    decline = False
+    with write_transaction() as session:
+        query = select(Booking).where(Booking.id == booking_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = session.scalars(query).first()
+        if row is None or row.status != "pending":
             return
-    transition(booking_id, "decline", reason="not accepted in time")
+        store = session.get(Store, row.store_id)
+        assert store is not None
+        since = max((h.at for h in row.history), default=row.created_at)
+        if now < since + timedelta(minutes=store.acceptance_timeout_min):
+            return  # not yet (an early or repeated run)
+        others: list[int] = []
+        if store.acceptance_timeout_action == "reassign":
+            window = _window(store, session.get(Service, row.service_id), row.block_start,
+                             row.block_end, None, exclude=row.id)
+            others = [sid for sid in _who_can_take(window, int(row.start_at.timestamp()),
+                                                   source="phone", now=int(now.timestamp()))
+                      if sid != row.staff_id]
+        if not others:
+            decline = True
+        else:
+            row.history.append(BookingStatusChange(
+                from_status="pending", to_status="pending", at=now,
+                reason="reassigned after acceptance timeout"))
+            row.staff_id = _fair_pick(store, others, row.start_at)
+            _flush_or_conflict(session, str(row.staff_id))
+            webhooks.record_booking("booking.reassigned", row)
+            jobs.enqueue("core.booking.service:acceptance_timeout", booking_id,
+                         delay=timedelta(minutes=store.acceptance_timeout_min))
+    if decline:
+        try:  # transition locks and checks again: a concurrent accept wins
+            transition(booking_id, "decline", reason="not accepted in time", now=now)
+        except IllegalTransition:
+            return
+        return
+    plugins().call("fulian_booking_event", booking=row, event="reassigned")
 
 
 def deposit_hold_expired(booking_id: int) -> None:
@@ -351,9 +508,10 @@ def deposit_hold_expired(booking_id: int) -> None:
     paying = order is not None and any(
         p.status == "pending" and p.created_at > utcnow() - PAYING_GRACE
         for p in order.payments)
-    if paying:
-        jobs.enqueue("core.booking.service:deposit_hold_expired", booking_id,
-                     delay=PAYING_GRACE)
+    if paying:  # committed on purpose: a job's reads are rolled back, and its jobs with them
+        with write_transaction():
+            jobs.enqueue("core.booking.service:deposit_hold_expired", booking_id,
+                         delay=PAYING_GRACE)
         return
     transition(booking_id, "cancel", reason="deposit not paid in time")
 

@@ -10,11 +10,12 @@ from typing import Any
 import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .. import phones, webhooks
+from .. import audit, phones, webhooks
 from .. import validation as v
-from ..db import write_transaction
+from ..db import utcnow, write_transaction
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import CUSTOMER_SOURCES, Customer, CustomerNote, CustomerTag
@@ -28,29 +29,36 @@ class CustomerSchema(ma.Schema):
 
 
 def find_or_create(phone: str, name: str = "", source: str = "online",
-                   tags: list[str] | None = None) -> Customer:
+                   tags: list[str] | None = None, *, announce: bool = True,
+                   absent: bool = False) -> Customer:
     """Return the customer with this phone (any spelling of the number), creating it;
-    caller holds the transaction. 422 for a number that cannot exist."""
+    caller holds the transaction. 422 for a number that cannot exist.
+
+    One statement for a known customer, two for a new one: ``INSERT ... ON CONFLICT DO
+    NOTHING`` creates it without a savepoint, and when a concurrent transaction created
+    the same number first (PostgreSQL; SQLite serialises writers) the unique index made
+    us wait until it committed, so its row is then read. ``announce=False`` skips the
+    ``customer.created`` webhook (a caller that already knows nobody subscribes);
+    ``absent=True`` skips the first look-up (a caller that has just looked)."""
     values = _loaded(CustomerSchema(), {"phone": phone, "name": name, "source": source,
                                         "tags": tags or []})
-    customer = db.session.scalars(select(Customer).where(Customer.phone == values["phone"])
-                                  ).first()
+    session = db.session
+    customer = None if absent else session.scalars(
+        select(Customer).where(Customer.phone == values["phone"])).first()
     if customer is None:
-        created = Customer(phone=values["phone"], name=values.get("name", ""),
-                           source=values["source"])
-        try:
-            # A savepoint, so that losing a race does not doom the caller's transaction.
-            with db.session.begin_nested():
-                db.session.add(created)
-        except IntegrityError:
-            # A concurrent transaction created this phone first (PostgreSQL; SQLite
-            # serialises writers). The unique index made us wait until it committed,
-            # so its row is visible now: use it.
-            customer = db.session.scalars(select(Customer).where(
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        customer = session.scalars(
+            insert(Customer).values(phone=values["phone"], name=values.get("name", ""),
+                                    source=values["source"], created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["phone"]).returning(Customer)).first()
+        if customer is None:  # created by a concurrent transaction a moment ago
+            customer = session.scalars(select(Customer).where(
                 Customer.phone == values["phone"])).one()
         else:
-            customer = created
-            webhooks.record_customer(customer)
+            audit.record_created(customer)
+            if announce:
+                webhooks.record_customer(customer)
     for tag in values.get("tags", []):
         if all(t.tag != tag for t in customer.tags):
             customer.tags.append(CustomerTag(tag=tag))

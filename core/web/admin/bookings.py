@@ -17,13 +17,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from ...auth import policy
 from ...booking import service as booking_service
-from ...booking.lifecycle import TRANSITIONS
-from ...crm.customers import find_or_create
-from ...db import utcnow, write_transaction
+from ...booking.lifecycle import PEOPLE_ACTIONS, TRANSITIONS
+from ...db import utcnow
 from ...errors import FulianError, ValidationFailed
 from ...extensions import db
 from ...models import BOOKING_STATUSES, Booking, Service, StaffProfile, Store, User
@@ -135,7 +133,8 @@ def _detail(booking: Booking, form: Form | None = None, action: str | None = Non
     form = form or Form()
     form.values.setdefault("start_at", row.start_local.strftime("%Y-%m-%dT%H:%M"))
     form.values.setdefault("staff_id", "")
-    allowed = {a for a, (sources, _target) in TRANSITIONS.items() if booking.status in sources}
+    allowed = {a for a, (sources, _target) in TRANSITIONS.items()
+               if booking.status in sources and a in PEOPLE_ACTIONS}
     now = utcnow()
     # The service refuses these before their time; offer them only when they can work.
     if now < booking.start_at - timedelta(minutes=30):
@@ -312,13 +311,9 @@ def _create(user: User, form: Form, ctx: dict[str, Any]) -> Booking:
     assert store is not None and svc is not None and start is not None
     if not policy.can_manage_store(user, store.id):  # pragma: no cover - _new_context 404s
         abort(404)
-    staff = db.session.get(StaffProfile, ctx["staff_id"]) if ctx["staff_id"] else None
-    with write_transaction():
-        customer = find_or_create(form.get("phone"), form.get("name"), source)
-    try:
-        return booking_service.create_booking(
-            store=store, service=svc, customer=customer, start_at=start, staff=staff,
-            source=source, note=form.get("note"))
-    except IntegrityError as exc:  # PostgreSQL's exclusion constraint lost a race
-        db.session.rollback()
-        raise booking_service.SlotTaken(_l("This time is no longer free.")) from exc
+    # the customer is found or created inside the booking's transaction: a time taken
+    # meanwhile leaves no customer record behind
+    return booking_service.create_booking(
+        store=store, service=svc, start_at=start, staff=ctx["staff_id"],
+        customer=booking_service.CustomerByPhone(form.get("phone"), form.get("name"), source),
+        source=source, note=form.get("note"))

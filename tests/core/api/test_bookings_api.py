@@ -366,3 +366,64 @@ def test_illegal_transition_is_a_409_problem(world: World) -> None:
     response = _act(world, "manager", booking_id, "teleport")
     assert response.status_code in (404, 405)
     assert response.mimetype == PROBLEM
+
+
+# --- the write path ---------------------------------------------------------------------------
+
+
+def _statements(world: World, who: str, body: dict[str, Any]) -> tuple[Any, list[str]]:
+    """The response and the SQL statements the request ran."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's transaction control, not work
+            seen.append(" ".join(statement.split())[:90])
+
+    with world.app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        response = _post(world, who, body)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return response, seen
+
+
+def test_a_booking_runs_at_most_eight_statements(world: World) -> None:
+    """Token and roles, the booking's data (store, service, price, brand, staff, the
+    customer), one person's time, the inserts (booking, first history entry, audit rows
+    together) and the availability version: 7 for a known customer, 8 for a new one."""
+    # warm: which plugins are enabled is read once every few seconds per process
+    with world.app.app_context():
+        world.app.extensions["fulian_plugins"].enabled()
+    known = _front_desk_body(world, customer={"phone": "13800000001", "name": "Bo"})
+    response, seen = _statements(world, "desk", known)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert len(seen) <= 7, "\n".join(seen)
+    new = _front_desk_body(world, start_at=world.iso(world.start + timedelta(hours=2)))
+    response, seen = _statements(world, "desk", new)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    with world.app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    # (SQLite's driver writes the customer's and the booking's audit rows one by one)
+    assert len(seen) <= (9 if sqlite else 8), "\n".join(seen)
+    online = {"store_id": world.store_id, "service_id": world.service_id,
+              "staff_id": world.staff_id,
+              "start_at": world.iso(world.start + timedelta(hours=4))}
+    response, seen = _statements(world, "customer", online)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert len(seen) <= 7, "\n".join(seen)
+
+
+def test_a_refused_booking_leaves_no_customer_behind(world: World) -> None:
+    """The customer is found or created inside the booking's transaction: a taken time
+    (409) writes nothing, also for a number the store has never seen."""
+    assert _post(world, "desk", _front_desk_body(world)).status_code == 201
+    taken = _front_desk_body(world, customer={"phone": "13900000077", "name": "Late"})
+    _problem(_post(world, "desk", taken), 409)
+    with world.app.app_context():
+        assert db.session.scalars(select(Customer).where(
+            Customer.phone == "+8613900000077")).first() is None
+    assert world.count() == 1

@@ -25,6 +25,7 @@ from tests.core.factories import Shop, book, make_shop, make_user, set_policy
 ALL_STATUSES = ("awaiting_deposit", "pending", "confirmed", "completed", "cancelled",
                 "declined", "no_show")
 LEGAL = [
+    ("awaiting_deposit", "deposit_paid", "confirmed"),  # released by its deposit
     ("awaiting_deposit", "confirm", "confirmed"),  # the store waives the deposit
     ("awaiting_deposit", "cancel", "cancelled"),
     ("pending", "confirm", "confirmed"),
@@ -46,6 +47,14 @@ ILLEGAL = [(status, action) for status in ALL_STATUSES for action in TRANSITIONS
 @pytest.mark.parametrize(("current", "action", "target"), LEGAL)
 def test_every_legal_transition(current: str, action: str, target: str) -> None:
     assert next_status(current, action) == target
+
+
+def test_a_deposit_releases_a_booking_as_the_store_books() -> None:
+    """The target of deposit_paid is what a new booking becomes at this store."""
+    assert next_status("awaiting_deposit", "deposit_paid",
+                       acceptance_required=True) == "pending"
+    assert next_status("awaiting_deposit", "deposit_paid",
+                       acceptance_required=False) == "confirmed"
 
 
 def test_the_legal_list_is_the_whole_table() -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from core import jobs
 from core.booking import service
+from core.booking import service as booking_service
 from core.booking.service import SlotTaken, acceptance_timeout, create_booking, transition
 from core.catalog.services import add_service
 from core.db import utcnow, write_transaction
@@ -308,6 +309,7 @@ def test_online_needs_alignment_notice_and_horizon_front_desk_does_not(
 def _run_jobs_at(app: Any, monkeypatch: pytest.MonkeyPatch, at: datetime) -> int:
     """Run due jobs pretending it is ``at`` (jobs enqueued meanwhile are dated from it)."""
     monkeypatch.setattr(jobs, "utcnow", lambda: at)
+    monkeypatch.setattr(booking_service, "utcnow", lambda: at)  # the job checks the time
     return jobs.run_pending(app, now=at)
 
 
@@ -364,3 +366,19 @@ def test_timeout_with_reassign_declines_when_nobody_else_is_free(
     row = _fresh(booking.id)
     assert (row.status, row.staff_id) == ("declined", shop.staff.id)
     assert row.history[-1].reason == "not accepted in time"
+
+
+def test_a_timeout_run_twice_or_too_early_changes_nothing(ctx: Any, shop: Shop,
+                                                           bea: Any) -> None:
+    """The jobs outbox may run a job again when its "done" mark was lost: the second
+    run finds Bea's fresh window still open and leaves the booking to her."""
+    set_policy(shop.store, acceptance_required=True, acceptance_timeout_action="reassign")
+    booking = book(shop, source="online", staff=shop.staff)
+    acceptance_timeout(booking.id, now=utcnow() + timedelta(minutes=5))  # too early
+    assert _fresh(booking.id).staff_id == shop.staff.id
+    later = utcnow() + timedelta(minutes=61)
+    acceptance_timeout(booking.id, now=later)
+    acceptance_timeout(booking.id, now=later + timedelta(seconds=1))  # run again
+    row = _fresh(booking.id)
+    assert (row.status, row.staff_id) == ("pending", bea.id)
+    assert [h.reason for h in row.history].count("reassigned after acceptance timeout") == 1

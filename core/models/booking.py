@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import UTCDateTime, utcnow
@@ -67,6 +67,11 @@ class Booking(db.Model):
                         name="times"),
         CheckConstraint("price >= 0", name="price"),
         Index("ix_bookings_staff_block", "staff_id", "block_start", "block_end"),
+        # the hold sweep (core.booking.holds.expire_overdue) runs every minute: it reads
+        # the few held bookings, never the whole table
+        Index("ix_bookings_held_since", "created_at",
+              sqlite_where=text("status = 'awaiting_deposit'"),
+              postgresql_where=text("status = 'awaiting_deposit'")),
     )
 
 

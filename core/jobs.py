@@ -97,6 +97,8 @@ HANDOVER_GRACE = timedelta(seconds=30)
 REDIS_RETRY_SECONDS = 5.0
 #: seconds to connect to / hear from Redis when handing jobs over
 REDIS_TIMEOUT_SECONDS = 2.0
+#: longest wait for a job before an idle rq worker looks at a stop request again
+STOP_CHECK_SECONDS = 5
 FAILURE_TTL = 7 * 24 * 3600  # an rq message that failed outside our runner (diagnostics)
 BATCH = 200
 MAX_ROUNDS = 100  # run_pending / dispatch: rounds picking up jobs that became due meanwhile
@@ -946,6 +948,7 @@ def _worker_class() -> type:
     tells our loop when it was asked to stop and retries Redis every few seconds."""
     if not _worker_classes:
         from rq import SimpleWorker
+        from rq.utils import now as rq_now
 
         class Worker(SimpleWorker):  # type: ignore[misc]
             max_connection_wait_time = 5.0
@@ -955,9 +958,31 @@ def _worker_class() -> type:
                 super().__init__(*args, **kwargs)
                 self.stopping = stopping or threading.Event()
 
+            def dequeue_job_and_maintain_ttl(self, timeout: int | None,
+                                             max_idle_time: int | None = None) -> Any:
+                """Wait for a job in rounds of :data:`STOP_CHECK_SECONDS`, looking at a
+                stop request between them (rq's own wait only ends with a job)."""
+                while not self._stop_requested:
+                    result = super().dequeue_job_and_maintain_ttl(
+                        timeout, STOP_CHECK_SECONDS if timeout is not None else None)
+                    if result is not None or timeout is None:  # a job, or a burst
+                        return result
+                return None  # rq's loop then ends
+
             def request_stop(self, signum: int, frame: Any) -> None:
-                self.stopping.set()  # a job in progress finishes first (warm shutdown)
-                super().request_stop(signum, frame)
+                """Warm shutdown: the job in progress finishes, then the loop ends. rq's
+                own handler raises ``StopRequested`` when it thinks the worker idle,
+                right out of whatever code the signal interrupted; code that catches
+                exceptions there (a job's, a Redis call's) swallowed it and the worker
+                never stopped. Here the request is only noted, and the loop sees it
+                after the job, or within :data:`STOP_CHECK_SECONDS` when idle. A second signal
+                stops at once (rq's cold shutdown)."""
+                self.stopping.set()
+                self._stop_requested = True
+                self._shutdown_requested_date = rq_now()
+                self.handle_warm_shutdown_request()
+                signal.signal(signal.SIGINT, self.request_force_stop)
+                signal.signal(signal.SIGTERM, self.request_force_stop)
 
         _worker_classes.append(Worker)
     return _worker_classes[0]

@@ -211,6 +211,25 @@ def test_a_running_worker_survives_redis_going_away_loses_nothing_and_stops_grac
             worker.wait()
 
 
+@pytest.mark.redis
+def test_an_idle_worker_stops_on_sigterm(
+    make_app: Any, redis: PrivateRedis, db_url: str, tmp_path: Path, out: str
+) -> None:
+    """rq's own wait for a job ends only with a job, and its stop request raised out of
+    whatever code the signal interrupted: an idle worker could hang on for minutes."""
+    app = _rq_app(make_app, redis)
+    worker = _start_worker(tmp_path, db_url, app)
+    try:
+        _enqueue_in_a_write(app, out, "warm-up")
+        _wait_for(lambda: _values(out) == ["warm-up"])
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(jobs.STOP_CHECK_SECONDS + 10) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
 # ------------------------------------------------------------------------- the sweeps
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.core.private_redis import PrivateRedis, available
+
 TESTS = Path(__file__).resolve().parent
 FAKE_SITE = TESTS / "fixtures" / "site"
 # Make the test-only plugin distribution "installed": importlib.metadata finds its
@@ -217,3 +219,14 @@ def browser() -> Iterator[Any]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[PrivateRedis]:
+    """A redis-server of the test module's own, to stop, start and flush
+    (:mod:`tests.core.private_redis`)."""
+    if not available():
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    server = PrivateRedis().start()
+    yield server
+    server.stop()

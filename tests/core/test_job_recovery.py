@@ -31,20 +31,11 @@ from core.finance import orders
 from core.models import Booking, JobRecord, PluginState, WebhookDelivery
 from tests.core import jobs_fixtures as fx
 from tests.core.factories import bearer, book, make_shop, make_user, set_policy, token_for
-from tests.core.private_redis import PrivateRedis, available
+from tests.core.private_redis import PrivateRedis
 from tests.core.test_webhooks import Receiver, _serving
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ["127.0.0.0/8"]
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[PrivateRedis]:
-    if not available():
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -21,21 +21,12 @@ from redis import Redis
 
 from core import ratelimit
 from tests.core.factories import bearer, make_shop, make_user, token_for
-from tests.core.private_redis import PrivateRedis, available
+from tests.core.private_redis import PrivateRedis
 from tests.web.conftest import post_form
 
 pytestmark = pytest.mark.redis
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[PrivateRedis]:
-    if not available():
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -101,9 +101,7 @@ def _who_can_take(window: StoreWindow, start_ts: int, *, source: str, now: int) 
 def _fair_pick(store: Store, staff_ids: list[int], start: datetime) -> int:
     """"Any staff": the least-booked person that local day, then the lowest id."""
     tz = ZoneInfo(store.timezone)
-    local = start.astimezone(tz)
-    day_start = datetime(local.year, local.month, local.day, tzinfo=tz)
-    day_end = day_start + timedelta(days=1)
+    day_start, day_end = localtime.day_bounds(start.astimezone(tz).date(), tz)
     counts = dict(db.session.execute(
         select(Booking.staff_id, func.count()).where(
             Booking.staff_id.in_(staff_ids), Booking.status.in_(ACTIVE_STATUSES),

@@ -24,7 +24,7 @@ DST policy (shared by the loader, the roster and the booking pages):
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from core.scheduling.engine import Interval, normalise
 
 __all__ = [
     "aligned_candidates",
+    "day_bounds",
     "instant_to_local_iso",
     "local_to_instant",
     "wall_intervals_to_instants",
@@ -120,6 +121,16 @@ def _end_boundary(day: date, minute: int, tz: ZoneInfo) -> int:
     if instant is None:
         return _first_instant_at_or_after(wall, tz)
     return instant + 1
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """``[start, end)`` of a local calendar day, as aware UTC datetimes: from the first
+    instant the wall clock shows ``day`` to the first instant it shows the next day. So a
+    day is 23 or 25 hours long across a DST change, and a midnight that does not exist
+    (zones that change at 00:00) starts the day where the gap ends. The one definition of
+    "a local day" for queries (pages, reports, "any staff" fairness)."""
+    return (datetime.fromtimestamp(_start_boundary(day, 0, tz), UTC),
+            datetime.fromtimestamp(_start_boundary(day + timedelta(days=1), 0, tz), UTC))
 
 
 def wall_intervals_to_instants(

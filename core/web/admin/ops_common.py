@@ -10,7 +10,7 @@ always shown in the booking's store time zone, formatted for the page's locale.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,7 @@ from ...models import (
     User,
     staff_stores,
 )
+from ...scheduling.localtime import day_bounds
 from .. import session as web_session
 from . import bp
 
@@ -80,13 +81,6 @@ def tz_of(store: Store) -> ZoneInfo:
 
 def today_in(store: Store) -> date:
     return datetime.now(tz_of(store)).date()
-
-
-def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) of a local day as aware datetimes (DST-safe: wall clock, then zone)."""
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return start, end
 
 
 def in_local_days(stores: list[Store], day_from: date, day_to: date) -> ColumnElement[bool]:

@@ -9,7 +9,7 @@ brand's zone when they have none), which is what they mean when they say "today"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,13 +58,6 @@ def home_zone(staff: StaffProfile) -> ZoneInfo:
 
 def local_now(tz: ZoneInfo) -> datetime:
     return utcnow().astimezone(tz)
-
-
-def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """UTC-comparable instants of local midnight to the next local midnight."""
-    start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    nxt = day + timedelta(days=1)
-    return start, datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
 
 
 @dataclass

@@ -31,10 +31,11 @@ from ...models import WeeklyAvailability as Weekly
 from ...org.hours import format_hours
 from ...plugins import plugins
 from ...scheduling import schedules
+from ...scheduling.localtime import day_bounds
 from ..forms import Form
 from ..session import staff_only
 from . import bp
-from .common import Me, day_bounds, local_now, me
+from .common import Me, local_now, me
 
 TIME_OFF_LABELS = {"requested": _l("requested"), "approved": _l("approved"),
                    "rejected": _l("rejected")}

@@ -24,13 +24,13 @@ from ...booking.lifecycle import STATUS_LABELS
 from ...errors import FulianError, ValidationFailed
 from ...extensions import db
 from ...models import Booking, User
+from ...scheduling.localtime import day_bounds
 from ..forms import Form
 from ..session import safe_next, staff_only
 from . import bp
 from .common import (
     Me,
     Row,
-    day_bounds,
     day_name,
     hm,
     local_now,

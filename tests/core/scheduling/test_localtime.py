@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from core.scheduling.engine import SlotRule, free_time, staff_slots
 from core.scheduling.localtime import (
     aligned_candidates,
+    day_bounds,
     instant_to_local_iso,
     local_to_instant,
     wall_intervals_to_instants,
@@ -322,3 +323,20 @@ def test_wall_interval_is_hull_of_its_wall_minutes(zone_day: tuple[str, date],
     inside = [ts for ts, d, m in _walk(key, day) if d == day and lo <= m < hi]
     expected = [(inside[0], inside[-1] + 60)] if inside else []
     assert wall_intervals_to_instants(day, [(lo, hi)], ZoneInfo(key)) == expected
+
+
+@pytest.mark.parametrize(("zone", "day", "hours", "starts"), [
+    ("Asia/Shanghai", date(2026, 12, 7), 24, "2026-12-06T16:00:00+00:00"),
+    ("Europe/London", date(2026, 3, 29), 23, "2026-03-29T00:00:00+00:00"),  # spring forward
+    ("Europe/London", date(2026, 10, 25), 25, "2026-10-24T23:00:00+00:00"),  # fall back
+    # Chile springs forward at midnight: 00:00 does not exist, the day starts at 01:00
+    ("America/Santiago", date(2026, 9, 6), 23, "2026-09-06T04:00:00+00:00"),
+])
+def test_day_bounds_is_the_local_calendar_day(zone: str, day: date, hours: int,
+                                              starts: str) -> None:
+    start, end = day_bounds(day, ZoneInfo(zone))
+    assert start.isoformat() == starts and start.tzinfo is UTC
+    assert end - start == timedelta(hours=hours)
+    assert end == day_bounds(day + timedelta(days=1), ZoneInfo(zone))[0]  # days tile
+    assert start.astimezone(ZoneInfo(zone)).date() == day
+    assert (end - timedelta(seconds=1)).astimezone(ZoneInfo(zone)).date() == day

@@ -29,6 +29,7 @@ from .. import jobs, webhooks
 from ..audit import current_actor
 from ..db import utcnow
 from ..extensions import db
+from ..finance import events
 from ..models import Booking, BookingStatusChange, Order, Store
 from .lifecycle import next_status
 
@@ -39,6 +40,8 @@ SWEEP_EVERY_SECONDS = 300
 #: a hold this long past its time has lost its expiry job: the sweep ends it
 SWEEP_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 200
+#: a hold whose customer started paying online this recently gets this much longer
+PAYING_GRACE = timedelta(minutes=5)
 
 
 def hold_time() -> timedelta:
@@ -50,6 +53,17 @@ def held_until(booking: Booking) -> datetime:
     return booking.created_at + hold_time()
 
 
+@events.payment_deadline.connect
+def _payment_deadline(order: Order) -> datetime | None:
+    """An online payment towards a held booking may stay open until the hold ends (and
+    the paying grace): later, the slot is no longer kept for it."""
+    booking = db.session.get(Booking, order.booking_id) if order.booking_id else None
+    if booking is None or booking.status != HOLD_STATUS:
+        return None
+    return held_until(booking) + PAYING_GRACE
+
+
+@events.payment_settled.connect
 def on_payment(order: Order) -> Booking | None:
     """Release the booking of ``order`` once its deposit is covered (inside the
     payment's transaction); returns the booking it moved on."""

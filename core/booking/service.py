@@ -48,11 +48,10 @@ from ..plugins import plugins
 from ..scheduling import engine, localtime
 from ..scheduling.loader import StoreWindow, load_window
 from . import holds, slot
-from .lifecycle import EVENTS, IllegalTransition, next_status
+from .lifecycle import EVENTS, STATUS_LABELS, IllegalTransition, next_status
 
 STAFF_SOURCES = ("walk_in", "phone")
 WALK_IN_GRACE = 15 * 60  # seconds
-PAYING_GRACE = timedelta(minutes=5)
 
 
 class SlotTaken(Conflict):
@@ -407,6 +406,7 @@ def transition(booking_id: int, action: str, *, reason: str = "", by_customer: b
         _flush_or_conflict(session, str(booking.staff_id))
         if action in ("decline", "cancel", "no_show"):  # its money, in this transaction
             fees.booking_ended(booking, action, by_customer=by_customer, now=now,
+                               status_label=STATUS_LABELS[target],
                                user_id=current_actor()[0],
                                held=was == holds.HOLD_STATUS)
         webhooks.record_booking(f"booking.{EVENTS[action]}", booking)
@@ -504,12 +504,12 @@ def deposit_hold_expired(booking_id: int) -> None:
             return
         order = orders.order_of(booking_id)
     paying = order is not None and any(
-        p.status == "pending" and p.created_at > utcnow() - PAYING_GRACE
+        p.status == "pending" and p.created_at > utcnow() - holds.PAYING_GRACE
         for p in order.payments)
     if paying:  # committed on purpose: a job's reads are rolled back, and its jobs with them
         with write_transaction():
             jobs.enqueue("core.booking.service:deposit_hold_expired", booking_id,
-                         delay=PAYING_GRACE)
+                         delay=holds.PAYING_GRACE)
         return
     transition(booking_id, "cancel", reason="deposit not paid in time")
 

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..booking.lifecycle import STATUS_LABELS
 from ..extensions import db
 from ..models import Booking, Order, OrderAdjustment, OrderLine, Service, Store
 from . import orders
@@ -37,9 +36,12 @@ def deposit_for(service: Service, store: Store, total: int) -> int:
 
 
 def booking_ended(booking: Booking, action: str, *, by_customer: bool, now: datetime,
-                  user_id: int | None = None, held: bool = False) -> Order | None:
+                  status_label: str, user_id: int | None = None,
+                  held: bool = False) -> Order | None:
     """Settle the order of a booking that was declined, cancelled or not attended. A
-    booking still waiting for its deposit (``held``) was never confirmed: no fee."""
+    booking still waiting for its deposit (``held``) was never confirmed: no fee.
+    ``status_label`` names the booking's new status on the receipt (the booking side
+    owns its statuses' names)."""
     session = db.session
     order = session.scalars(select(Order).where(
         Order.booking_id == booking.id, Order.status.in_(("open", "paid")))).first()
@@ -59,7 +61,7 @@ def booking_ended(booking: Booking, action: str, *, by_customer: bool, now: date
     order.adjustments.append(OrderAdjustment(
         position=position, source="policy", amount=-order.total,
         label=_("Not provided: the booking was %(status)s",
-                status=STATUS_LABELS.get(booking.status, booking.status))))
+                status=status_label)))
     if fee:
         order.lines.append(OrderLine(kind="fee", description=label, quantity=1,
                                      unit_price=fee, amount=fee, ref_id=booking.id))

@@ -17,7 +17,8 @@ from sqlalchemy import update
 from ..db import utcnow, write_transaction
 from ..errors import RuleViolation
 from ..extensions import db
-from ..models import Booking, Order, Payment
+from ..models import Order, Payment
+from . import events
 from .providers import Checkout, PayContext, external_url, installed, notify_url
 
 #: how long a customer has to pay once the provider opened the payment
@@ -51,13 +52,9 @@ def begin(payment: Payment, order: Order, *, user_agent: str = "", client_ip: st
 
 
 def _expires_at(order: Order) -> datetime:
-    """The provider's usual window, cut to the deposit hold (plus the grace given to a
-    customer caught paying) when the payment is for a held booking."""
-    from ..booking import holds
-    from ..booking.service import PAYING_GRACE
-
+    """The provider's usual window, cut to what the order's receivers of
+    :data:`core.finance.events.payment_deadline` allow (a held booking: the end of its
+    hold plus the grace given to a customer caught paying)."""
     limit = utcnow() + PAY_WINDOW
-    booking = db.session.get(Booking, order.booking_id) if order.booking_id else None
-    if booking is not None and booking.status == holds.HOLD_STATUS:
-        limit = min(limit, holds.held_until(booking) + PAYING_GRACE)
-    return limit
+    other = events.deadline_of(order)
+    return limit if other is None else min(limit, other)

@@ -16,7 +16,6 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
-from ..booking import holds
 from ..catalog.services import price_at
 from ..db import utcnow, write_transaction
 from ..errors import NotFound, RuleViolation, ValidationFailed
@@ -34,7 +33,7 @@ from ..models import (
     Store,
 )
 from ..plugins import plugins
-from . import fees, ledger, refunds
+from . import events, fees, ledger, refunds
 from .pricing import Quote, QuoteLine, build_quote
 from .providers import installed, providers
 
@@ -281,7 +280,7 @@ def settle(payment: Payment) -> None:
         session.flush()
         plugins().call("fulian_order_paid", order=order)
     session.flush()
-    holds.on_payment(order)
+    events.payment_settled.send(order)
 
 
 def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None,

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from core import jobs, webhooks
-from core.booking import holds, service
+from core.booking import holds
 from core.db import utcnow, write_transaction
 from core.extensions import db
 from core.finance import orders
@@ -276,7 +276,7 @@ def test_a_hold_being_paid_keeps_its_recheck(held: Any) -> None:
     assert [(r.func, r.args) for r in recheck] == [
         ("core.booking.service:deposit_hold_expired", [booking.id])]
     assert recheck[0].run_at > utcnow() + timedelta(minutes=4)
-    assert service.PAYING_GRACE == timedelta(minutes=5)
+    assert holds.PAYING_GRACE == timedelta(minutes=5)
 
 
 def _delivery() -> WebhookDelivery:

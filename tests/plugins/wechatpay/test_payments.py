@@ -217,7 +217,7 @@ def test_a_deposit_paid_by_wechat_releases_the_booking(wechat: WeChat) -> None:
     expires = datetime.fromisoformat(wechat.fake.orders[ref].request["time_expire"])
     with wechat.app.app_context():
         from core.booking import holds
-        from core.booking.service import PAYING_GRACE
+        from core.booking.holds import PAYING_GRACE
 
         held_until = holds.held_until(db.session.get(Booking, booking_id))
     assert abs((expires - (held_until + PAYING_GRACE)).total_seconds()) < 1

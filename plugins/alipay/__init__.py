@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.plugins import PluginMeta, hookimpl
+from core.sdk import PluginMeta, hookimpl
 
 from .provider import AlipayProvider
 
 meta = PluginMeta(name="alipay", title="Alipay (支付宝)", version="0.1.0",
+                  core=">=0.1,<0.2",
                   description="Alipay online payments: page and wap pay, refunds.")
 
 _PROVIDER = AlipayProvider()

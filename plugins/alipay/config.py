@@ -36,7 +36,7 @@ from Cryptodome.PublicKey import RSA
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from core.config import is_production
+from core.sdk import is_production
 
 from .codec import beijing_now
 

@@ -1,5 +1,5 @@
 """Alipay (支付宝) as an online payment provider of the core's contract
-(:class:`core.finance.providers.PaymentProvider`), through ``python-alipay-sdk``.
+(:class:`core.sdk.payments.PaymentProvider`), through ``python-alipay-sdk``.
 
 * **start** signs an ``alipay.trade.wap.pay`` (phones) or ``alipay.trade.page.pay``
   (desktops) request; the customer's browser takes it to Alipay's gateway. No network
@@ -30,8 +30,8 @@ from alipay.exceptions import AliPayException, AliPayValidationError
 from flask import has_app_context
 from flask_babel import lazy_gettext as _l
 
-from core.finance.callbacks import CallbackRejected
-from core.finance.providers import (
+from core.sdk.payments import (
+    CallbackRejected,
     Checkout,
     Notice,
     PayContext,

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.plugins import PluginMeta, hookimpl
+from core.sdk import PluginMeta, hookimpl
 
 from .provider import TencentSmsProvider
 
 meta = PluginMeta(name="tencentsms", title="Tencent Cloud SMS (腾讯云短信)", version="0.1.0",
+                  core=">=0.1,<0.2",
                   description="Sends login codes and notifications through Tencent Cloud SMS.")
 
 

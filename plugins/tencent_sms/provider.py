@@ -9,7 +9,7 @@ declares them (``{1}``, ``{2}`` ...). ``FULIAN_TENCENT_SMS_TEMPLATES`` says both
 Settings are read from the app config at every send (a changed key applies at once) and
 the SDK client is built per message: it costs no network round trip, and messages are
 few. A refusal (bad key, a number over its daily limit, a template mismatch ...) or an
-unreachable service raises :class:`core.sms.SmsError` with a generic translated message
+unreachable service raises :class:`core.sdk.services.SmsError` with a generic translated message
 for the user and Tencent's code and message as ``detail`` for the outbox and the log.
 The params the message names ``secret`` (the login code) are never logged: not here, not
 by the SDK (see :class:`_NoRequestBodies`), and they are masked in ``detail``.
@@ -34,7 +34,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.sms.v20210111.models import SendSmsRequest
 from tencentcloud.sms.v20210111.sms_client import SmsClient
 
-from core.sms import MASK, OutgoingSms, SmsError, SmsProvider, SmsReceipt
+from core.sdk.services import MASK, OutgoingSms, SmsError, SmsProvider, SmsReceipt
 
 log = logging.getLogger(__name__)
 

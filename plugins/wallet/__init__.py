@@ -16,13 +16,15 @@ from flask import url_for
 from flask_babel import gettext
 from markupsafe import Markup, escape
 
-from core.plugins import PluginMeta, hookimpl
-from core.web.context import money
+from core.sdk import PluginMeta, hookimpl
+from core.sdk.web import money
 
 from . import (
+    blueprints,
     checkout,
     models,  # noqa: F401 - registers the tables
-    pages,
+    pages,  # noqa: F401 - its routes join the admin blueprint
+    pages_setup,  # noqa: F401 - its routes join the admin blueprint
     points,
     punch,
     service,
@@ -31,6 +33,7 @@ from . import (
 from .api import blp
 
 meta = PluginMeta(name="wallet", title="Wallet: stored value", version="0.1.0", paid=True,
+                  core=">=0.1,<0.2",
                   description="Stored-value cards with bonus, spent at checkout.")
 
 
@@ -41,7 +44,7 @@ def fulian_translation_dirs() -> list[str]:
 
 @hookimpl
 def fulian_register_blueprints(app: Any) -> list[Any]:
-    return [blp, pages.bp, checkout.bp]
+    return [blp, blueprints.admin, blueprints.customer]
 
 
 @hookimpl

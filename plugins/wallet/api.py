@@ -2,7 +2,7 @@
 plugin is enabled.
 
 Every call that moves money or points honours ``Idempotency-Key`` through the core's
-:func:`core.idempotency.idempotent`: the reply is stored with the sale, in its
+:func:`core.sdk.api.idempotent`: the reply is stored with the sale, in its
 transaction, and replayed to retries (also concurrent ones); the same key with another
 body is 422."""
 
@@ -15,23 +15,25 @@ from flask import Response
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
-from core.api.common import (
+from core.sdk import ValidationFailed, db
+from core.sdk.api import (
     IDEMPOTENCY_DOC,
     OPTIONAL_LOGIN,
     PUBLIC,
+    Change,
+    Flag,
     Forbidden,
     Id,
+    MinorUnits,
     audited,
     current_user,
+    idempotent,
+    json_reply,
     not_found,
+    policy,
     require_user,
 )
-from core.auth import policy
-from core.errors import ValidationFailed
-from core.extensions import db
-from core.idempotency import idempotent, json_reply
-from core.models import Order
-from core.validation import Change, Flag, MinorUnits
+from core.sdk.models import Order
 
 from . import points, punch, service, tiers
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
@@ -20,22 +20,15 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.auth import policy
-from core.errors import FulianError, ValidationFailed
-from core.extensions import db
-from core.finance import orders
-from core.finance.pricing import QuoteLine
-from core.finance.providers import providers
-from core.models import Booking, BrandSettings, Order, Store
-from core.web import once
-from core.web.context import money
-from core.web.session import back_office, customer_only, page_user
+from core.sdk import FulianError, ValidationFailed, db
+from core.sdk.models import Booking, BrandSettings, Order, Store
+from core.sdk.payments import providers
+from core.sdk.services import QuoteLine, orders
+from core.sdk.web import back_office, customer_only, money, once, page_user, policy
 
-from . import pages, points, punch, service
+from . import blueprints, points, punch, service
 from .models import PunchCard, PunchProduct
 
-bp = Blueprint("wallet_customer", __name__, url_prefix="/me/wallet",
-               template_folder="templates")
 KINDS = {"top_up": _l("Top-up"), "payment": _l("Payment"), "refund": _l("Refund"),
          "card_refund": _l("Card refund"), "reversal": _l("Correction")}
 
@@ -120,35 +113,35 @@ def _release(order: Order) -> str:
     return gettext("The visit stays on your punch card; this one is paid instead.")
 
 
-@bp.post("/orders/<int:order_id>/points")
+@blueprints.customer.post("/orders/<int:order_id>/points")
 @customer_only
 def redeem(order_id: int) -> Any:
     """The customer redeems points on their own order."""
     return _act(order_id, "customer", _redeem)
 
 
-@bp.post("/orders/<int:order_id>/punch-release")
+@blueprints.customer.post("/orders/<int:order_id>/punch-release")
 @customer_only
 def release(order_id: int) -> Any:
     """The customer pays for this visit instead of using a punch-card visit."""
     return _act(order_id, "customer", _release)
 
 
-@pages.bp.post("/orders/<int:order_id>/points", endpoint="redeem")
+@blueprints.admin.post("/orders/<int:order_id>/points", endpoint="redeem")
 @back_office
 def desk_redeem(order_id: int) -> Any:
     """The desk redeems the customer's points on a booking of its store."""
     return _act(order_id, "admin", _redeem)
 
 
-@pages.bp.post("/orders/<int:order_id>/punch-release", endpoint="release")
+@blueprints.admin.post("/orders/<int:order_id>/punch-release", endpoint="release")
 @back_office
 def desk_release(order_id: int) -> Any:
     """The desk charges this visit instead of using the customer's punch card."""
     return _act(order_id, "admin", _release)
 
 
-@bp.get("/statement")
+@blueprints.customer.get("/statement")
 @customer_only
 def statement() -> Any:
     """Every movement of the caller's stored value, newest first, with the balance after
@@ -167,7 +160,7 @@ def statement() -> Any:
 TOP_UP_SCOPE = "web:wallet-top-up"
 
 
-@bp.route("/top-up", methods=["GET", "POST"])
+@blueprints.customer.route("/top-up", methods=["GET", "POST"])
 @customer_only
 def top_up() -> Any:
     """Buy stored value online: choose a plan and the store it is bought from (that

@@ -9,8 +9,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.sdk import UTCDateTime, db, utcnow
 
 
 class TopUpPlan(db.Model):

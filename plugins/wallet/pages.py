@@ -13,26 +13,28 @@ import secrets
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from core import phones
-from core.auth import policy
-from core.errors import FulianError
-from core.extensions import db
-from core.models import BrandSettings, Customer, Store
-from core.web.admin.ops_common import fmt_date, fmt_datetime
-from core.web.context import money
-from core.web.forms import Form, optional_int
-from core.web.session import back_office, page_user
+from core.sdk import FulianError, db
+from core.sdk.models import BrandSettings, Customer, Store
+from core.sdk.services import phones
+from core.sdk.web import (
+    Form,
+    back_office,
+    fmt_date,
+    fmt_datetime,
+    money,
+    optional_int,
+    page_user,
+    policy,
+)
 
 from . import points, punch, service, tiers
+from .blueprints import admin as bp
 from .models import PunchProduct
 
-bp = Blueprint("wallet_admin", __name__, url_prefix="/admin/wallet",
-               template_folder="templates", static_folder="static",
-               static_url_path="/static")
 
 def kind_label(kind: str) -> str:
     """A statement row's kind in the reader's language."""
@@ -177,6 +179,3 @@ def refund(customer_id: int) -> Any:
             principal=money(done["principal_refunded"]),
             bonus=money(done["bonus_voided"])), "success")
     return redirect(url_for("wallet_admin.index", phone=customer.phone))
-
-
-from . import pages_setup  # noqa: E402,F401 - the set-up routes join this blueprint

@@ -17,10 +17,10 @@ from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from core.errors import FulianError, NotFound, ValidationFailed
-from core.extensions import db
-from core.models import Service
-from core.web.admin.setup_common import (
+from core.sdk import FulianError, NotFound, ValidationFailed, db
+from core.sdk.models import Service
+from core.sdk.web import (
+    Form,
     brand_page,
     format_major,
     parse_money,
@@ -28,11 +28,11 @@ from core.web.admin.setup_common import (
     status_of,
     to_int,
 )
-from core.web.forms import Form
 
 from . import punch, service, tiers
+from .blueprints import admin as bp
 from .models import PunchCard, PunchProduct, Tier, TopUp
-from .pages import bp, tabs
+from .pages import tabs
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Any:

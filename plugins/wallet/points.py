@@ -16,11 +16,9 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
-from core.db import utcnow, write_transaction
-from core.errors import RuleViolation
-from core.extensions import db
-from core.finance import orders
-from core.models import Booking, Order
+from core.sdk import RuleViolation, db, utcnow, write_transaction
+from core.sdk.models import Booking, Order
+from core.sdk.services import orders
 
 from .models import PointsLot, PointsRedemption
 

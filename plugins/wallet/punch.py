@@ -22,12 +22,10 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
-from core import validation as v
-from core.db import utcnow, write_transaction
-from core.errors import NotFound, RuleViolation, ValidationFailed
-from core.extensions import db
-from core.finance import ledger, orders
-from core.models import Booking, Order, Service, Store
+from core.sdk import NotFound, RuleViolation, ValidationFailed, db, utcnow, write_transaction
+from core.sdk.models import Booking, Order, Service, Store
+from core.sdk.services import ledger, orders
+from core.sdk.services import validation as v
 
 from .models import PunchCard, PunchProduct, PunchUse
 

@@ -26,12 +26,8 @@ import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
-from core import validation as v
-from core.db import write_transaction
-from core.errors import NotFound, RuleViolation, ValidationFailed
-from core.extensions import db
-from core.finance import ledger
-from core.models import (
+from core.sdk import NotFound, RuleViolation, ValidationFailed, db, write_transaction
+from core.sdk.models import (
     Customer,
     LedgerAccount,
     LedgerEntry,
@@ -40,6 +36,8 @@ from core.models import (
     Payment,
     Store,
 )
+from core.sdk.services import ledger
+from core.sdk.services import validation as v
 
 from .models import TopUp, TopUpPlan
 

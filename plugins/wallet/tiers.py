@@ -12,11 +12,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from core import validation as v
-from core.db import write_transaction
-from core.errors import Conflict, NotFound, ValidationFailed
-from core.extensions import db
-from core.models import Order
+from core.sdk import Conflict, NotFound, ValidationFailed, db, write_transaction
+from core.sdk.models import Order
+from core.sdk.services import validation as v
 
 from .models import Tier
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.plugins import PluginMeta, hookimpl
+from core.sdk import PluginMeta, hookimpl
 
 from .provider import WeChatPayProvider
 
 meta = PluginMeta(name="wechatpay", title="WeChat Pay (微信支付)", version="0.1.0",
+                  core=">=0.1,<0.2",
                   description="WeChat Pay API v3 online payments: Native QR, H5 and JSAPI, "
                               "refunds.")
 

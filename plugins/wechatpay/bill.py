@@ -14,7 +14,7 @@ import csv
 import io
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from core.finance.providers import StatementLine
+from core.sdk.payments import StatementLine
 
 STATE = "交易状态"
 TXN_ID = "微信订单号"

@@ -37,7 +37,7 @@ from flask_babel import lazy_gettext as _l
 from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.core import Core
 
-from core.finance.providers import ProviderError
+from core.sdk.payments import ProviderError
 
 from .settings import Settings, load
 

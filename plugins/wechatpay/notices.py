@@ -1,6 +1,6 @@
 """What WeChat Pay's messages mean for the core: notifications, order queries and refund
-answers turned into :class:`~core.finance.providers.Notice` and
-:class:`~core.finance.providers.RefundResult`.
+answers turned into :class:`~core.sdk.payments.Notice` and
+:class:`~core.sdk.payments.RefundResult`.
 
 Pure functions over already verified (and decrypted) JSON, so every field check lives
 in one place: a message about another merchant or app, a missing or non-integer
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.finance.providers import Notice, RefundResult
+from core.sdk.payments import Notice, RefundResult
 
 from .settings import Settings
 

@@ -1,6 +1,6 @@
 """WeChat Pay API v3 as a core payment provider (direct merchant mode).
 
-The core owns the money (see :mod:`core.finance.providers`); this class only speaks
+The core owns the money (see :mod:`core.sdk.payments`); this class only speaks
 WeChat Pay through ``wechatpayv3`` (bent to our needs in :mod:`.client`):
 
 - **start** places a prepay order for the channel that fits the device — Native (a QR
@@ -15,7 +15,7 @@ WeChat Pay through ``wechatpayv3`` (bent to our needs in :mod:`.client`):
   never-seen ``Wechatpay-Nonce``, which is why exactly those values are returned.
 - **query**, **refund**, **query_refund** and **statement** (the day's trade bill)
   follow WeChat's API; anything unreachable or untrustworthy is a
-  :class:`~core.finance.providers.ProviderError` for the caller to retry.
+  :class:`~core.sdk.payments.ProviderError` for the caller to retry.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from wechatpayv3 import WeChatPayType
 
-from core.finance.callbacks import CallbackRejected
-from core.finance.providers import (
+from core.sdk.payments import (
+    CallbackRejected,
     Checkout,
     Notice,
     PayContext,

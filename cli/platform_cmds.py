@@ -26,7 +26,7 @@ def plugins() -> None:
 @plugins.command("list")
 @with_app
 def plugins_list() -> None:
-    """List installed plugins: version, paid, licensed, enabled."""
+    """List installed plugins: version, paid, licensed, core range, enabled."""
     reg = _registry()
     reg.refresh()
     enabled = reg.enabled()
@@ -37,11 +37,13 @@ def plugins_list() -> None:
     rows = []
     for name, p in sorted(reg.installed.items()):
         licensed = "-" if not p.meta.paid else (_("yes") if status.covers(name) else _("no"))
+        compatible = _("yes") if p.compatible else _("no (incompatible)")
         rows.append([name, p.meta.title, p.meta.version, _("yes") if p.meta.paid else _("no"),
-                     licensed, _("yes") if name in enabled else _("no"),
-                     ",".join(p.meta.requires)])
-    echo_table([_("Plugin"), _("Title"), _("Version"), _("Paid"), _("Licensed"), _("Enabled"),
-                _("Requires")], rows)
+                     licensed, p.meta.core or "*", compatible,
+                     _("yes") if name in enabled else _("no"), ",".join(p.meta.requires)])
+    echo_table([_("Plugin"), _("Title"), _("Version"), _("Paid"), _("Licensed"), _("Core"),
+                _("Compatible"), _("Enabled"), _("Requires")], rows)
+    click.echo(_("Core version: %(version)s", version=reg.core_version))
 
 
 @plugins.command("enable")

@@ -193,6 +193,7 @@ def license_paid_plugins() -> list[str]:
     for name in paid:
         needs = registry.installed[name].meta.requires
         if not registry.is_enabled(name) and registry.license_status().covers(name) \
+                and registry.installed[name].compatible \
                 and all(registry.is_enabled(r) for r in needs):
             registry.set_enabled(name, True)
             enabled.append(name)

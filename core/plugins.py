@@ -13,28 +13,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
+import marshmallow as ma
 import pluggy
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import hookspecs, licensing
+from . import version as core_version
 from .db import WRITE_OPTION
-from .errors import FulianError, NotFound
+from .errors import FulianError, NotFound, ValidationFailed
 from .extensions import db
 from .hookspecs import hookimpl
-from .models import BrandSettings, InstalledLicense, PluginState, Store
+from .models import BrandSettings, InstalledLicense, PluginSettings, PluginState, Store
 
-__all__ = ["PluginMeta", "PluginRegistry", "hookimpl", "plugins", "LicenseStatus"]
+__all__ = ["PluginMeta", "PluginRegistry", "hookimpl", "plugins", "LicenseStatus",
+           "plugin_settings", "save_plugin_settings"]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "fulian.plugins"
@@ -47,6 +52,17 @@ class PluginMeta:
 
     ``paid`` plugins can only be enabled under a licence naming them; ``requires`` lists
     plugins that must be enabled first.
+
+    ``core`` is the range of core versions the plugin works with, a PEP 440 specifier
+    such as ``">=0.1,<0.2"`` checked against :data:`core.version.VERSION`; empty means
+    "any" (no claim). A plugin outside its range cannot be enabled, and one that was
+    enabled before a core upgrade took it out of range is not loaded (``fulian check``
+    warns) until a compatible release of it is installed.
+
+    ``on_enable`` / ``on_disable`` are called with no arguments, in the app context,
+    **inside the write transaction** that switches the plugin on or off, only when the
+    state really changes: they may write with ``db.session`` (never commit), and raising
+    refuses the change — nothing of it, nor of what the callback wrote, is kept.
     """
 
     name: str
@@ -55,6 +71,19 @@ class PluginMeta:
     description: str = ""
     paid: bool = False
     requires: tuple[str, ...] = ()
+    core: str = ""
+    on_enable: Callable[[], None] | None = field(default=None, compare=False)
+    on_disable: Callable[[], None] | None = field(default=None, compare=False)
+
+    def supports_core(self, version: str | None = None) -> bool:
+        """Whether this plugin declares itself compatible with core ``version`` (default:
+        the running core). A malformed range is compatible with nothing."""
+        if not self.core.strip():
+            return True
+        try:
+            return Version(version or core_version.VERSION) in SpecifierSet(self.core)
+        except (InvalidSpecifier, InvalidVersion):
+            return False
 
 
 @dataclass
@@ -63,6 +92,9 @@ class InstalledPlugin:
     module: ModuleType | Any
     distribution: str | None = None
     blueprints: list[str] = field(default_factory=list)
+    #: whether ``meta.core`` admits the running core; incompatible plugins are listed
+    #: but never registered with pluggy, so none of their hooks can run
+    compatible: bool = True
 
 
 @dataclass(frozen=True)
@@ -91,6 +123,8 @@ class PluginRegistry:
         self._lock = threading.Lock()
         self._cache: tuple[float, frozenset[str], LicenseStatus] | None = None
         self._callers: dict[tuple[str, frozenset[str]], Any] = {}
+        self._warned: set[str] = set()
+        self.core_version = core_version.VERSION
         self._discover(extra)
 
     # ---------------------------------------------------------------- discovery
@@ -113,8 +147,21 @@ class PluginRegistry:
             return
         if meta.name in self.installed:
             return
-        self.pm.register(obj, name=meta.name)
-        self.installed[meta.name] = InstalledPlugin(meta=meta, module=obj, distribution=dist)
+        compatible = meta.supports_core(self.core_version)
+        if compatible:
+            self.pm.register(obj, name=meta.name)
+        self.installed[meta.name] = InstalledPlugin(meta=meta, module=obj, distribution=dist,
+                                                    compatible=compatible)
+
+    def incompatible(self) -> dict[str, PluginMeta]:
+        """Installed plugins whose core range excludes the running core."""
+        return {n: p.meta for n, p in self.installed.items() if not p.compatible}
+
+    def incompatible_message(self, name: str) -> Any:
+        meta = self.installed[name].meta
+        return _l("%(name)s %(version)s works with core %(range)s; this core is "
+                  "%(core)s. Install a release of the plugin made for this core.",
+                  name=name, version=meta.version, range=meta.core, core=self.core_version)
 
     # --------------------------------------------------------------- enablement
     def _compute(self) -> tuple[frozenset[str], LicenseStatus]:
@@ -130,6 +177,14 @@ class PluginRegistry:
             # Tables not migrated yet (e.g. before ``fulian init``): nothing is enabled.
             return frozenset(), LicenseStatus(None, None)
         enabled = {n for n in wanted if n in self.installed}
+        for name in sorted(n for n in enabled if not self.installed[n].compatible):
+            enabled.discard(name)
+            if name not in self._warned:  # one log line per process, not per refresh
+                self._warned.add(name)
+                meta = self.installed[name].meta  # (may run before Babel is set up)
+                log.warning("plugin %s %s is enabled but not loaded: it works with core "
+                            "%s, this core is %s", name, meta.version, meta.core,
+                            self.core_version)
         enabled = {n for n in enabled if not self.installed[n].meta.paid or status.covers(n)}
         changed = True
         while changed:  # drop plugins whose requirements are not all enabled
@@ -203,6 +258,30 @@ class PluginRegistry:
         parts = self.call("fulian_template_slot", name=name, context=context)
         return Markup("").join(Markup(p) for p in parts if p)
 
+    def settings_schema(self, name: str) -> tuple[str, ma.Schema] | None:
+        """``(section, schema)`` from plugin ``name``'s ``fulian_settings_schema``, or None.
+
+        Asks that plugin alone, enabled or not (its own :func:`plugin_settings` and its
+        ``on_enable`` may need its settings before it is switched on); pages and the API
+        offer settings of enabled plugins only."""
+        plugin = self.installed.get(name)
+        if plugin is None or not plugin.compatible:
+            return None
+        others = [p.module for n, p in self.installed.items() if n != name]
+        for result in self.pm.subset_hook_caller("fulian_settings_schema", others)():
+            if result is not None:
+                section, schema = result
+                if not isinstance(schema, ma.Schema):
+                    log.error("plugin %s: fulian_settings_schema did not return a schema "
+                              "instance; its settings are ignored", name)
+                    return None
+                return str(section), schema
+        return None
+
+    def with_settings(self) -> list[str]:
+        """Enabled plugins that have settings, by name."""
+        return [n for n in sorted(self.enabled()) if self.settings_schema(n) is not None]
+
     # ------------------------------------------------------------------ changes
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Switch a plugin on or off for this deployment (data is always kept)."""
@@ -212,6 +291,9 @@ class PluginRegistry:
         if plugin is None:
             raise NotFound(_l("No plugin named %(name)s is installed.", name=name))
         if enabled:
+            if not plugin.compatible:
+                raise FulianError(_l("%(name)s cannot be enabled: %(reason)s", name=name,
+                                     reason=self.incompatible_message(name)))
             if plugin.meta.paid:
                 status = self.license_status()
                 if not status.covers(name):
@@ -230,13 +312,98 @@ class PluginRegistry:
             if dependants:
                 raise FulianError(_l("%(name)s is required by enabled plugins: %(deps)s.",
                                      name=name, deps=", ".join(sorted(dependants))))
-        with write_transaction() as session:
-            state = session.get(PluginState, name)
-            if state is None:
-                session.add(PluginState(name=name, enabled=enabled))
-            elif state.enabled != enabled:
-                state.enabled = enabled
-        self.refresh()
+        callback = plugin.meta.on_enable if enabled else plugin.meta.on_disable
+        try:
+            with write_transaction() as session:
+                state = session.get(PluginState, name)
+                was = bool(state and state.enabled)
+                if state is None:
+                    session.add(PluginState(name=name, enabled=enabled))
+                elif state.enabled != enabled:
+                    state.enabled = enabled
+                if callback is not None and was != enabled:
+                    session.flush()
+                    callback()
+        except FulianError:
+            raise
+        except Exception as exc:
+            if callback is None:
+                raise
+            log.exception("the %s callback of plugin %s failed",
+                          "on_enable" if enabled else "on_disable", name)
+            message = (_l("%(name)s was not enabled: its set-up step failed (see the log).",
+                          name=name) if enabled else
+                       _l("%(name)s was not disabled: its clean-up step failed (see the "
+                          "log).", name=name))
+            raise FulianError(message) from exc
+        finally:
+            self.refresh()
+
+
+# ---------------------------------------------------------------------- settings
+
+
+def _schema_or_404(name: str) -> ma.Schema:
+    found = plugins().settings_schema(name)
+    if found is None:
+        raise NotFound(_l("The plugin %(name)s has no settings.", name=name))
+    return found[1]
+
+
+def _load_stored(name: str, schema: ma.Schema, stored: dict[str, Any]) -> dict[str, Any]:
+    """Stored values through the schema (defaults filled in). Values the schema refuses
+    now (it changed in a new release) fall back to their defaults, with a log line."""
+    try:
+        return schema.load(stored, unknown=ma.EXCLUDE)
+    except ma.ValidationError as exc:
+        bad = set(exc.messages) if isinstance(exc.messages, dict) else set(stored)
+        log.warning("plugin %s: stored settings %s no longer valid; defaults used",
+                    name, ", ".join(sorted(bad)))
+        try:
+            return schema.load({k: v for k, v in stored.items() if k not in bad},
+                               unknown=ma.EXCLUDE)
+        except ma.ValidationError as again:
+            valid = again.valid_data
+            return dict(valid) if isinstance(valid, dict) else {}
+
+
+def plugin_settings(name: str) -> dict[str, Any]:
+    """The settings of plugin ``name`` in this deployment: what the back office (or the
+    API) saved, loaded through the plugin's ``fulian_settings_schema``, so fields never
+    saved have the schema's ``load_default``. Raises NotFound if it has no schema.
+
+    Example (in a plugin)::
+
+        points = plugin_settings("wallet")["points_per_yuan"]
+    """
+    schema = _schema_or_404(name)
+    row = db.session.get(PluginSettings, name)
+    return _load_stored(name, schema, dict(row.data) if row and row.data else {})
+
+
+def save_plugin_settings(name: str, data: Any) -> dict[str, Any]:
+    """Validate ``data`` (the whole section) with the plugin's schema and store it;
+    return what :func:`plugin_settings` now gives. Refusals raise ValidationFailed with
+    the schema's messages per field (HTTP 422); nothing is written then."""
+    schema = _schema_or_404(name)
+    if not isinstance(data, dict):
+        raise ValidationFailed(_l("The input is not valid."),
+                               field_errors={"_schema": [_l("Send an object.")]})
+    try:
+        loaded = schema.load(data)
+    except ma.ValidationError as exc:
+        errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise ValidationFailed(_l("The input is not valid."), field_errors=errors) from exc
+    stored = schema.dump(loaded)
+    from .db import write_transaction
+
+    with write_transaction() as session:
+        row = session.get(PluginSettings, name)
+        if row is None:
+            session.add(PluginSettings(plugin=name, data=stored))
+        elif row.data != stored:
+            row.data = stored
+    return plugin_settings(name)
 
 
 def trusted_keys() -> list[Any]:

@@ -197,6 +197,24 @@ def _licence(app: Flask) -> list[Finding]:
     return []
 
 
+def _plugins(app: Flask) -> list[Finding]:
+    """Plugins switched on in this deployment that the running core does not load: their
+    declared core range (``PluginMeta.core``) excludes it (usually after a core upgrade)."""
+    from .extensions import db
+    from .models import PluginState
+
+    registry = app.extensions["fulian_plugins"]
+    incompatible = registry.incompatible()
+    if not incompatible:
+        return []
+    wanted = set(db.session.scalars(
+        db.select(PluginState.name).where(PluginState.enabled.is_(True))))
+    return [Finding("warning", f"plugin:{name}", _(
+        "Plugin %(name)s is switched on but not loaded: %(reason)s", name=name,
+        reason=registry.incompatible_message(name)))
+        for name in sorted(wanted & set(incompatible))]
+
+
 def check(app: Flask) -> list[Finding]:
     """Every finding about ``app``'s deployment (needs the app context)."""
     findings = [Finding("ok", "environment", _("Deployment kind: %(kind)s.",
@@ -204,6 +222,7 @@ def check(app: Flask) -> list[Finding]:
     findings += _secret(app) + _database(app)
     if not any(f.level == "error" and f.topic == "database" for f in findings):
         findings += _database_role(app) + _sms(app) + _payments(app) + _licence(app)
+        findings += _plugins(app)
     return findings + _web(app)
 
 

@@ -154,7 +154,7 @@ def init_app(app: Flask) -> FulianApi:
         "security": LOGIN,
         "extra_plugins": [RulesPlugin()],
     })
-    from . import auth, availability, bookings, calendar, orders, rosters, webhooks
+    from . import auth, availability, bookings, calendar, orders, plugins, rosters, webhooks
     from .resources import audit, catalog, customers, me, staff, stores
 
     api.ma_plugin.converter.add_attribute_function(_text_without_nul)
@@ -163,7 +163,7 @@ def init_app(app: Flask) -> FulianApi:
     api.register_converter(CheckedConverter, lambda converter: converter.schema())
     register_one_of_shapes(api)
     for module in (auth, availability, bookings, calendar, orders, rosters, webhooks,
-                   me, stores, catalog, staff, customers, audit):
+                   me, stores, catalog, staff, customers, audit, plugins):
         api.register_blueprint(module.blp)
     app.extensions["fulian_api"] = api
 

@@ -34,7 +34,13 @@ from .schedule import (
 from .session import WebSession
 from .staff import StaffProfile, staff_services, staff_stores
 from .store import STORE_STATUSES, OpeningHours, Store, StoreHoliday
-from .system import AuditEntry, InstalledLicense, JobRecord, PluginState
+from .system import (
+    AuditEntry,
+    InstalledLicense,
+    JobRecord,
+    PluginSettings,
+    PluginState,
+)
 from .user import BRAND_ROLES, ROLES, ApiToken, AuthFailure, RoleAssignment, User
 
 __all__ = [
@@ -49,7 +55,8 @@ __all__ = [
     "ACTIVE_STATUSES", "AuditEntry", "BOOKING_SOURCES", "BOOKING_STATUSES", "BRAND_ROLES",
     "Booking", "BookingStatusChange", "BrandSettings", "CUSTOMER_SOURCES", "Customer",
     "CustomerNote", "CustomerTag", "InstalledLicense", "JobRecord", "OpeningHours",
-    "PluginState", "ROLES", "RoleAssignment", "STORE_STATUSES", "Service", "ServiceCategory",
+    "PluginSettings", "PluginState", "ROLES", "RoleAssignment", "STORE_STATUSES", "Service",
+    "ServiceCategory",
     "StaffProfile", "Store", "StoreHoliday", "StoreServiceOffer", "User", "staff_services",
     "staff_stores",
 ]

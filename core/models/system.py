@@ -41,6 +41,18 @@ class PluginState(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class PluginSettings(db.Model):
+    """A plugin's settings in this deployment, as validated by its
+    ``fulian_settings_schema`` (read them with :func:`core.plugins.plugin_settings`)."""
+
+    __tablename__ = "plugin_settings"
+    __audited__ = True
+
+    plugin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 class InstalledLicense(db.Model):
     """A signed licence document as installed; the newest row is in force."""
 

@@ -50,47 +50,6 @@ def test_contract_plugin_implements_every_hookspec():
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name
 
 
-def test_every_hook_reaches_an_enabled_plugin(make_app):
-    from core.models import Customer, Service, Store
-
-    _ = make_app()  # migrate + brand on this database
-    _enable(_, "contract")
-    app = make_app(migrate=False)  # restart: blueprints mount for plugins enabled at start
-    fulian_contract.CALLS.clear()
-    with app.app_context():
-        reg = app.extensions["fulian_plugins"]
-        store, service, customer = Store(name="s"), Service(name="x"), Customer(name="c")
-        results = {
-            "fulian_settings_schema": reg.call("fulian_settings_schema"),
-            "fulian_periodic_jobs": reg.call_flat("fulian_periodic_jobs"),
-            "fulian_menu_items": reg.menu_items("customer", None),
-            "fulian_customer_sections": reg.call_flat("fulian_customer_sections",
-                                                      customer=customer, face="customer"),
-            "fulian_dashboard_widgets": reg.call_flat("fulian_dashboard_widgets",
-                                                      scope={"store_ids": [1]}),
-            "fulian_price_adjustments": reg.call_flat("fulian_price_adjustments", quote=None),
-            "fulian_payment_providers": reg.call_flat("fulian_payment_providers"),
-            "fulian_sms_providers": reg.call_flat("fulian_sms_providers"),
-            "fulian_resources_for": reg.call_flat("fulian_resources_for", service=service,
-                                                  store=store),
-        }
-        assert str(reg.slot("home.after_services")) == '<p id="contract-slot">contract slot</p>'
-    assert results["fulian_settings_schema"][0][0] == "contract"
-    assert results["fulian_periodic_jobs"][0][0] == "contract.tick"
-    assert results["fulian_menu_items"][0]["endpoint"] == "contract.index"
-    assert results["fulian_price_adjustments"][0]["amount"] == -100
-    assert results["fulian_payment_providers"][0].code == "contract-pay"
-    assert results["fulian_sms_providers"][0].code == "contract-sms"
-    assert results["fulian_resources_for"][0]["kind"] == "room"
-    client = app.test_client()
-    resp = client.get("/contract/", headers={"Accept-Language": "zh-CN"})
-    assert resp.status_code == 200
-    assert resp.get_data(as_text=True) == "契约页面"  # the plugin's own catalogue is merged
-    assert b"contract-slot" in client.get("/").data
-    called = {name for name, _ in fulian_contract.CALLS}
-    assert {"fulian_template_slot", "fulian_menu_items", "fulian_resources_for"} <= called
-
-
 def test_disabling_hides_routes_at_once_and_keeps_data(make_app):
     first = make_app()
     _enable(first, "contract")

@@ -6,4 +6,13 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from . import bookings, customers, dashboard, payments, platform, roster, setup  # noqa: E402,F401 - views register on bp
+from . import (  # noqa: E402,F401 - views register on bp
+    bookings,
+    customers,
+    dashboard,
+    payments,
+    platform,
+    plugin_settings,
+    roster,
+    setup,
+)

@@ -37,6 +37,7 @@ def _plugin_rows() -> list[dict[str, Any]]:
     reg = registry()
     status = reg.license_status()
     enabled = reg.enabled()
+    with_settings = set(reg.with_settings())
     rows = []
     for name, plugin in sorted(reg.installed.items()):
         state = db.session.get(PluginState, name)
@@ -47,6 +48,8 @@ def _plugin_rows() -> list[dict[str, Any]]:
             "enabled": name in enabled, "wanted": bool(state and state.enabled),
             "licensed": (not meta.paid) or status.covers(name),
             "distribution": plugin.distribution,
+            "compatible": plugin.compatible, "core": meta.core,
+            "has_settings": name in with_settings,
         })
     return rows
 

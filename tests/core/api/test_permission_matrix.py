@@ -145,6 +145,9 @@ MATRIX: dict[str, tuple[Any, str]] = {
     "POST /api/v1/customers/{customer_id}/notes": ({"body": "Prefers mornings"},
                                                    "AA NN NN YY YY YY"),
     "GET /api/v1/customers/{customer_id}/bookings": (None, "AA YN NN YY YY YY"),
+    # plugin settings: the brand's owner and brand admins (the brand-wide plugin "contract")
+    "GET /api/v1/plugins/{name}/settings": (None, "AA NN NN NN NN YY"),
+    "PUT /api/v1/plugins/{name}/settings": ({"greeting": "matrix"}, "AA NN NN NN NN YY"),
 }
 
 
@@ -178,7 +181,7 @@ def _targets(world: World) -> dict[str, dict[str, Any]]:
             payment_ids[name] = orders.start_online(
                 order.id, "sandbox", 100, SandboxProvider().new_reference()).id
     common = {"provider": "sandbox", "week": WEEK, "tag": "vip", "day": TOMORROW,
-              "subscription_id": hook_id, "delivery_id": delivery_id,
+              "name": "contract", "subscription_id": hook_id, "delivery_id": delivery_id,
               "category_id": ids["hair"]}
     return {
         "own": {**common, "store_id": ids["north"], "staff_id": ids["ann"],
@@ -216,6 +219,12 @@ PREPARE = {
         ("POST", "/api/v1/stores/{store_id}/rosters/{week}/generate", {}),
     "POST /api/v1/stores/{store_id}/rosters/{week}/publish":
         ("POST", "/api/v1/stores/{store_id}/rosters/{week}/generate", {}),
+}
+# Plugins switched on before an operation's cells (only there: a plugin's hooks change
+# what other operations see).
+ENABLE = {
+    "GET /api/v1/plugins/{name}/settings": "contract",
+    "PUT /api/v1/plugins/{name}/settings": "contract",
 }
 ACTIONS = {  # the {action} segment per operation
     "POST /api/v1/services/{service_id}/{action}": "publish",
@@ -275,6 +284,9 @@ def test_matrix(world: World, operation: str) -> None:
     method, template = operation.split(" ", 1)
     wanted = expected.split()
     failures = []
+    if operation in ENABLE:
+        with world.app.app_context():
+            world.app.extensions["fulian_plugins"].set_enabled(ENABLE[operation], True)
     for i, caller in enumerate(CALLERS):
         for j, scope in enumerate(("own", "other")):
             target = {**targets[scope], "action": ACTIONS.get(operation, "publish")}

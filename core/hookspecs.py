@@ -4,7 +4,7 @@ A plugin is a module (or object) registered under the ``fulian.plugins`` entry-p
 that carries a :class:`core.plugins.PluginMeta` named ``meta`` and implements some of the
 hooks below, decorated with :data:`hookimpl`::
 
-    from core.plugins import PluginMeta, hookimpl
+    from core.sdk import PluginMeta, hookimpl
 
     meta = PluginMeta(name="hello", title="Hello", version="1.0")
 
@@ -25,6 +25,10 @@ Rules every hook shares:
   (``lazy_gettext``).
 
 This module is the versioned public API: changing a signature is a breaking change.
+Every hookspec here has a caller in the core. Planned, not yet offered (so not declared):
+bookable resources (rooms, beds, class seats) taking part in availability with a
+database-level no-overlap guarantee, for the beauty and fitness packs; it will arrive
+together with the availability-engine change that calls it.
 """
 
 from __future__ import annotations
@@ -75,15 +79,37 @@ def fulian_translation_dirs() -> list[str] | None:
 
 @hookspec
 def fulian_settings_schema() -> tuple[str, Any] | None:
-    """Return ``(section_name, marshmallow_schema_instance)`` for this plugin's settings.
+    """Return ``(section_title, marshmallow_schema_instance)``: this plugin's settings.
 
-    The settings page and API validate and render a plugin's section with it.
+    The core then offers, for the enabled plugin, a back-office page
+    (``/admin/plugins/<name>/settings``, owners and brand admins, linked from the plugin
+    list) and ``GET``/``PUT /api/v1/plugins/<name>/settings``; both validate with the
+    schema (refusals per field: the form again, or problem+json 422) and store the dumped
+    values per deployment (table ``plugin_settings``, audited). The plugin reads them
+    with :func:`core.plugins.plugin_settings`, which fills in each field's
+    ``load_default``. ``section_title`` (translated) heads the page.
+
+    The page renders ``String``, ``Integer`` and ``Boolean`` fields, and a choice for a
+    field validated by ``OneOf``; ``metadata["label"]`` (translated; default: the field
+    name) labels it and ``metadata["description"]`` explains it. Give every field a
+    ``load_default`` (or make it ``required``). Called whenever the settings are shown,
+    saved or read, also while the plugin is disabled (by :func:`plugin_settings` and
+    ``on_enable``): return the schema and do nothing else.
 
     Example::
 
+        class PointsSettings(ma.Schema):
+            points_per_yuan = ma.fields.Integer(
+                load_default=1, validate=ma.validate.Range(min=0, max=100),
+                metadata={"label": lazy_gettext("Points per yuan"),
+                          "description": lazy_gettext("Earned on every paid order.")})
+            rounding = ma.fields.String(
+                load_default="down", validate=ma.validate.OneOf(["down", "nearest"]),
+                metadata={"label": lazy_gettext("Rounding")})
+
         @hookimpl
         def fulian_settings_schema():
-            return ("points", PointsSettingsSchema())
+            return (lazy_gettext("Points"), PointsSettings())
     """
 
 
@@ -92,6 +118,16 @@ def fulian_cli_commands(group: Any) -> None:
     """Add click commands to the ``fulian`` command group (``group.add_command(cmd)``).
 
     Called when the CLI starts, for enabled plugins only.
+
+    Example::
+
+        @click.command("points-expire")
+        def expire_points():
+            click.echo(gettext("%(n)d points expired.", n=expire_old_points()))
+
+        @hookimpl
+        def fulian_cli_commands(group):
+            group.add_command(expire_points)
     """
 
 
@@ -101,6 +137,12 @@ def fulian_periodic_jobs() -> list[tuple[str, int, Any]] | None:
 
     The job scheduler (in process, or ``fulian worker``) runs each ``callable()`` in the
     app context every ``every_seconds``; ``name`` must be unique across plugins.
+
+    Example::
+
+        @hookimpl
+        def fulian_periodic_jobs():
+            return [("wallet.expire_punch_cards", 3600, expire_punch_cards)]
     """
 
 
@@ -110,6 +152,12 @@ def fulian_demo_data(brand: Any) -> None:
 
     ``brand`` is the :class:`core.models.BrandSettings` row; write with the core services
     (or the plugin's own) inside the caller's transaction; do not commit.
+
+    Example::
+
+        @hookimpl
+        def fulian_demo_data(brand):
+            db.session.add(GiftCardDesign(name=f"{brand.name} gift card"))
     """
 
 
@@ -123,6 +171,15 @@ def fulian_menu_items(face: str, user: Any) -> list[dict[str, Any]] | None:
     ``user`` is the logged-in :class:`core.models.User` or ``None``. Each entry is a dict
     with ``label`` (translated), ``endpoint`` (a Flask endpoint) or ``url``, and optional
     ``order`` (int, default 100) and ``icon``.
+
+    Example::
+
+        @hookimpl
+        def fulian_menu_items(face, user):
+            if face == "admin":
+                return [{"label": gettext("Gift cards"), "endpoint": "giftcards.admin",
+                         "order": 60}]
+            return None
     """
 
 
@@ -132,8 +189,19 @@ def fulian_template_slot(name: str, context: dict[str, Any]) -> str | None:
 
     Core templates call ``{{ slot("home.after_services") }}``; the fragments of all
     enabled plugins are joined in order. Return :class:`markupsafe.Markup` (or escape user
-    data yourself): the string is inserted as is. Slots of the core templates:
-    ``head``, ``body.end``, ``home.hero``, ``home.after_services``, ``store.sidebar``.
+    data yourself): the string is inserted as is. Slots of the core (and what
+    ``context`` holds): ``head`` and ``body.end`` (every page), ``home.hero``
+    (``brand``), ``home.after_services`` (``brand``, ``stores``, ``services``),
+    ``customer.staff_profile`` (``staff``: a staff member's public page) and
+    ``staff_performance`` (``staff``, ``months``: the staff app's performance page).
+
+    Example::
+
+        @hookimpl
+        def fulian_template_slot(name, context):
+            if name == "home.after_services":
+                return Markup("<p class='promo'>{}</p>").format(gettext("Gift cards!"))
+            return None
     """
 
 
@@ -143,6 +211,14 @@ def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]] |
 
     ``face`` is ``"customer"`` (member centre) or ``"admin"`` (CRM). Each section is a
     dict with ``key``, ``title`` (translated), ``html`` (Markup) and optional ``order``.
+
+    Example::
+
+        @hookimpl
+        def fulian_customer_sections(customer, face):
+            html = render_template("giftcards/section.html", customer=customer, face=face)
+            return [{"key": "giftcards", "title": gettext("Gift cards"),
+                     "html": Markup(html), "order": 20}]
     """
 
 
@@ -157,6 +233,16 @@ def fulian_checkout_sections(order: Any, customer: Any, face: str
     the plugin's own routes, which check the viewer's relation to the order and return
     to the page they came from) and optional ``order``. Used for what changes the price
     at checkout, e.g. redeeming points or not using a punch card.
+
+    Example::
+
+        @hookimpl
+        def fulian_checkout_sections(order, customer, face):
+            if customer is None:
+                return None
+            html = render_template("points/redeem.html", order=order, face=face)
+            return [{"key": "points", "title": gettext("Redeem points"),
+                     "html": Markup(html)}]
     """
 
 
@@ -167,6 +253,14 @@ def fulian_dashboard_widgets(scope: dict[str, Any]) -> list[dict[str, Any]] | No
     ``scope`` has ``user`` and ``store_ids`` (the stores the viewer may see). Each widget
     is a dict with ``key``, ``title``, ``html`` and optional ``order``; widgets must only
     show data of ``store_ids``.
+
+    Example::
+
+        @hookimpl
+        def fulian_dashboard_widgets(scope):
+            sold = cards_sold_today(scope["store_ids"])
+            return [{"key": "giftcards", "title": gettext("Gift cards sold today"),
+                     "html": Markup("<p>{}</p>").format(sold), "order": 30}]
     """
 
 
@@ -181,6 +275,16 @@ def fulian_price_adjustments(quote: Any) -> list[dict[str, Any]] | None:
     ``store``. Each adjustment is ``{"source": plugin_name, "label": translated,
     "amount": signed_int_minor_units, "order": int}``; the pricing pipeline applies them
     by ``order`` and records each one so a receipt explains the total.
+
+    Example::
+
+        @hookimpl
+        def fulian_price_adjustments(quote):
+            if quote.customer is None or "vip" not in (quote.customer.tags or []):
+                return None
+            off = sum(line.amount for line in quote.lines) // 10
+            return [{"source": "vip", "label": gettext("VIP: 10% off"),
+                     "amount": -off, "order": 20}]
     """
 
 
@@ -189,7 +293,15 @@ def fulian_order_paid(order: Any) -> None:
     """An order has just been paid in full, inside the paying transaction: deliver what
     it sold that is not a booking (stored value bought online, ...), e.g. by posting to
     the ledger. Called once per order; raising rolls the payment back (the provider's
-    notification is then answered as an error and retried)."""
+    notification is then answered as an error and retried).
+
+    Example::
+
+        @hookimpl
+        def fulian_order_paid(order):
+            for top_up in TopUp.query.filter_by(order_id=order.id):
+                credit_card(top_up)  # posts to the ledger; does not commit
+    """
 
 
 @hookspec
@@ -208,6 +320,25 @@ def fulian_account_tenders() -> list[Any] | None:
     plugin registers its account purposes with ``core.finance.ledger.register_purpose``.
     A tender may also offer ``available(order)``: how much the order's customer can pay
     with it now; checkout pages offer only tenders that have it and a positive amount.
+
+    Example (plugins/wallet's ``WalletTender`` is a complete one)::
+
+        class GiftCardTender:
+            code = "giftcard"
+            label = lazy_gettext("Gift card")
+
+            def legs(self, order, amount):
+                return [(f"customer:{order.customer_id}:giftcard", amount)]
+
+            def refund_legs(self, order, payment, amount):
+                return [(f"customer:{order.customer_id}:giftcard", -amount)]
+
+            def available(self, order):
+                return card_balance(order.customer_id)
+
+        @hookimpl
+        def fulian_account_tenders():
+            return [GiftCardTender()]
     """
 
 
@@ -278,13 +409,12 @@ def fulian_booking_event(booking: Any, event: str) -> None:
     ``rescheduled``, ``completed``, ``no_show``, ``reassigned`` and ``deposit_paid`` (an
     online booking held for its deposit became pending or confirmed). Slow work belongs in a job
     (:func:`core.jobs.enqueue`), not here.
-    """
 
+    Example::
 
-@hookspec
-def fulian_resources_for(service: Any, store: Any) -> list[dict[str, Any]] | None:
-    """Return extra resources a service needs at a store (rooms, chairs, seats).
-
-    Each is ``{"kind": str, "id": int, "capacity": int}``; the availability loader treats
-    a slot as free only if every resource is free too.
+        @hookimpl
+        def fulian_booking_event(booking, event):
+            if event == "confirmed":
+                jobs.enqueue(send_reminder, booking.id,
+                             at=booking.start_at - timedelta(hours=2))
     """

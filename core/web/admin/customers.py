@@ -23,6 +23,7 @@ from ...crm import customers as crm
 from ...errors import FulianError, ValidationFailed
 from ...extensions import db
 from ...models import CUSTOMER_SOURCES, Booking, Customer, CustomerNote, CustomerTag, User
+from ...plugins import plugins
 from ..forms import Form
 from ..session import back_office
 from . import bp
@@ -123,8 +124,13 @@ def _page(customer: Customer, form: Form | None = None, status: int = 200) -> An
     ids = {n.author_id for n in notes if n.author_id}
     authors = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids)))
                    .all()) if ids else {}
+    # what plugins know of the customer (stored value, cards, points...), as the desk sees it
+    sections = sorted((s for s in plugins().call_flat("fulian_customer_sections",
+                                                       customer=customer, face="admin") if s),
+                      key=lambda s: s.get("order", 100))
     return render_template(
         "admin/customer.html", face="admin", customer=customer, form=form, history=history,
+        sections=sections,
         total=total, page=page, pages=pages, args={"customer_id": customer.id},
         visits=stats[0], spent=stats[1], last_visit=stats[2], notes=notes, authors=authors,
         sources=_sources(), source_labels=dict(_sources())), status

@@ -394,6 +394,13 @@ def test_browser_sets_up_a_plan_and_looks_up_a_customer(page: Any, site: Site  #
     page.wait_for_load_state()
     assert PHONE in page.content()
     shot(page, "wallet-desk")
+    # the customer's page in the back office shows the wallet's sections too
+    with site.app.app_context():
+        customer_id = db.session.scalar(select(Customer.id).where(
+            Customer.phone == "+86" + PHONE))
+    page.goto(f"/admin/customers/{customer_id}")
+    assert page.locator("#sec-wallet").is_visible()
+    shot(page, "admin-customer-wallet")
 
 
 def test_customer_tops_up_online_in_the_browser(page: Any, site: Site) -> None:  # noqa: F811

@@ -33,9 +33,12 @@ together with the availability-engine change that calls it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:  # names in signatures only: the contract imports no service
+    from .booking.draft import BookingDraft
 
 PROJECT = "fulian"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -384,19 +387,21 @@ def fulian_sms_providers() -> list[Any] | None:
 
 
 @hookspec
-def fulian_validate_booking(request: dict[str, Any]) -> list[str] | str | None:
+def fulian_validate_booking(draft: BookingDraft) -> list[str] | str | None:
     """Veto a booking before it is written: return translated reason(s), or ``None``.
 
-    Called by the booking service inside its write transaction with ``request`` holding
-    ``store``, ``service``, ``staff``, ``customer``, ``start_at``, ``end_at`` and
-    ``source``. Any reason from any plugin refuses the booking with HTTP 422 and nothing is
-    written.
+    Called by the booking service inside its write transaction, once the slot is known
+    to be free, with a :class:`core.sdk.services.BookingDraft` (``store``, ``service``,
+    ``staff``, ``customer``, ``start_at``, ``end_at``, ``source``, ``note``; read-only).
+    Any reason from any plugin refuses the booking with HTTP 422 and nothing is written,
+    not even a new customer record.
 
     Example::
 
         @hookimpl
-        def fulian_validate_booking(request):
-            if request["customer"].tags and "blocked" in request["customer"].tags:
+        def fulian_validate_booking(draft):
+            if draft.source == "online" and any(t.tag == "blocked"
+                                                for t in draft.customer.tags):
                 return gettext("This customer may not book online.")
     """
 

@@ -48,6 +48,7 @@ from ..plugins import plugins
 from ..scheduling import engine, localtime
 from ..scheduling.loader import StoreWindow, load_window
 from . import holds, slot
+from .draft import BookingDraft
 from .lifecycle import EVENTS, STATUS_LABELS, IllegalTransition, next_status
 
 STAFF_SOURCES = ("walk_in", "phone")
@@ -290,10 +291,10 @@ def create_booking(*, store: Store | int, service: Service | int, start_at: date
                                    staff=_l("any staff member")))
             person = session.get(StaffProfile, _fair_pick(store_row, able, start_at))
         assert person is not None
-        request: dict[str, Any] = {"store": store_row, "staff": person, "service": svc,
-                                   "customer": client, "start_at": start_at,
-                                   "end_at": end_at, "source": source, "note": note}
-        reasons: list[Any] = registry.call_flat("fulian_validate_booking", request=request)
+        draft = BookingDraft(store=store_row, service=svc, staff=person, customer=client,
+                             start_at=start_at, end_at=end_at, source=source,
+                             note=note or "")
+        reasons: list[Any] = registry.call_flat("fulian_validate_booking", draft=draft)
         if reasons:
             raise ValidationFailed(_l("The booking was refused."),
                                    field_errors={"_schema": [str(r) for r in reasons]})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .. import phones, validation
 from ..booking import service as bookings
+from ..booking.draft import BookingDraft
 from ..crm import customers
 from ..finance import ledger, orders, pricing
 from ..finance.ledger import InsufficientFunds
@@ -21,6 +22,8 @@ __all__ = [
     # bookings: create, move through the lifecycle, read (``bookings.create_booking``,
     # ``bookings.transition``, ``bookings.get_booking`` ...)
     "bookings",
+    # what ``fulian_validate_booking`` is shown of a booking about to be written
+    "BookingDraft",
     # orders and pricing: sell, due, adjustments, online payments; the quote a
     # ``fulian_price_adjustments`` hook sees and the lines a sale is made of
     "orders", "pricing", "Quote", "QuoteLine",

@@ -37,8 +37,20 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-if TYPE_CHECKING:  # names in signatures only: the contract imports no service
+if TYPE_CHECKING:  # names in signatures only: the contract imports nothing at run time
+    from collections.abc import Callable
+
+    import click
+    from flask import Blueprint, Flask
+    from markupsafe import Markup
+    from marshmallow import Schema
+
     from .booking.draft import BookingDraft
+    from .finance.pricing import Quote
+    from .finance.providers import PaymentProvider
+    from .models import Booking, BrandSettings, Customer, Order, User
+    from .plugin_types import AccountTender, MenuItem, PriceAdjustment, Section
+    from .sms import SmsProvider
 
 PROJECT = "fulian"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -49,7 +61,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def fulian_register_blueprints(app: Any) -> list[Any] | None:
+def fulian_register_blueprints(app: Flask) -> list[Blueprint] | None:
     """Return the Flask blueprints (web pages and API) this plugin adds.
 
     Called once by the app factory, for plugins enabled at start-up. The core registers
@@ -81,7 +93,7 @@ def fulian_translation_dirs() -> list[str] | None:
 
 
 @hookspec
-def fulian_settings_schema() -> tuple[str, Any] | None:
+def fulian_settings_schema() -> tuple[str, Schema] | None:
     """Return ``(section_title, marshmallow_schema_instance)``: this plugin's settings.
 
     The core then offers, for the enabled plugin, a back-office page
@@ -117,7 +129,7 @@ def fulian_settings_schema() -> tuple[str, Any] | None:
 
 
 @hookspec
-def fulian_cli_commands(group: Any) -> None:
+def fulian_cli_commands(group: click.Group) -> None:
     """Add click commands to the ``fulian`` command group (``group.add_command(cmd)``).
 
     Called when the CLI starts, for enabled plugins only.
@@ -135,7 +147,7 @@ def fulian_cli_commands(group: Any) -> None:
 
 
 @hookspec
-def fulian_periodic_jobs() -> list[tuple[str, int, Any]] | None:
+def fulian_periodic_jobs() -> list[tuple[str, int, Callable[[], Any]]] | None:
     """Return ``(name, every_seconds, callable)`` periodic tasks.
 
     The job scheduler (in process, or ``fulian worker``) runs each ``callable()`` in the
@@ -150,7 +162,7 @@ def fulian_periodic_jobs() -> list[tuple[str, int, Any]] | None:
 
 
 @hookspec
-def fulian_demo_data(brand: Any) -> None:
+def fulian_demo_data(brand: BrandSettings) -> None:
     """Add demo records for this plugin after ``fulian demo`` created the core demo brand.
 
     ``brand`` is the :class:`core.models.BrandSettings` row; write with the core services
@@ -168,7 +180,7 @@ def fulian_demo_data(brand: Any) -> None:
 
 
 @hookspec
-def fulian_menu_items(face: str, user: Any) -> list[dict[str, Any]] | None:
+def fulian_menu_items(face: str, user: User | None) -> list[MenuItem] | None:
     """Return menu entries for a face: ``"customer"``, ``"staff"`` or ``"admin"``.
 
     ``user`` is the logged-in :class:`core.models.User` or ``None``. Each entry is a dict
@@ -187,7 +199,7 @@ def fulian_menu_items(face: str, user: Any) -> list[dict[str, Any]] | None:
 
 
 @hookspec
-def fulian_template_slot(name: str, context: dict[str, Any]) -> str | None:
+def fulian_template_slot(name: str, context: dict[str, Any]) -> Markup | str | None:
     """Return an HTML fragment for the named slot, or ``None`` to add nothing.
 
     Core templates call ``{{ slot("home.after_services") }}``; the fragments of all
@@ -209,7 +221,7 @@ def fulian_template_slot(name: str, context: dict[str, Any]) -> str | None:
 
 
 @hookspec
-def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]] | None:
+def fulian_customer_sections(customer: Customer, face: str) -> list[Section] | None:
     """Return sections for a customer's profile page.
 
     ``face`` is ``"customer"`` (member centre) or ``"admin"`` (CRM). Each section is a
@@ -226,8 +238,8 @@ def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]] |
 
 
 @hookspec
-def fulian_checkout_sections(order: Any, customer: Any, face: str
-                             ) -> list[dict[str, Any]] | None:
+def fulian_checkout_sections(order: Order, customer: Customer | None, face: str
+                             ) -> list[Section] | None:
     """Return sections for the checkout of a booking's order (before the tenders).
 
     ``face`` is ``"customer"`` (the customer paying their booking online) or ``"admin"``
@@ -250,7 +262,7 @@ def fulian_checkout_sections(order: Any, customer: Any, face: str
 
 
 @hookspec
-def fulian_dashboard_widgets(scope: dict[str, Any]) -> list[dict[str, Any]] | None:
+def fulian_dashboard_widgets(scope: dict[str, Any]) -> list[Section] | None:
     """Return widgets for the back-office dashboard.
 
     ``scope`` has ``user`` and ``store_ids`` (the stores the viewer may see). Each widget
@@ -271,7 +283,7 @@ def fulian_dashboard_widgets(scope: dict[str, Any]) -> list[dict[str, Any]] | No
 
 
 @hookspec
-def fulian_price_adjustments(quote: Any) -> list[dict[str, Any]] | None:
+def fulian_price_adjustments(quote: Quote) -> list[PriceAdjustment] | None:
     """Return price adjustments for a quote.
 
     ``quote`` exposes ``lines`` (each with ``amount`` in minor units), ``customer`` and
@@ -292,7 +304,7 @@ def fulian_price_adjustments(quote: Any) -> list[dict[str, Any]] | None:
 
 
 @hookspec
-def fulian_order_paid(order: Any) -> None:
+def fulian_order_paid(order: Order) -> None:
     """An order has just been paid in full, inside the paying transaction: deliver what
     it sold that is not a booking (stored value bought online, ...), e.g. by posting to
     the ledger. Called once per order; raising rolls the payment back (the provider's
@@ -308,7 +320,7 @@ def fulian_order_paid(order: Any) -> None:
 
 
 @hookspec
-def fulian_account_tenders() -> list[Any] | None:
+def fulian_account_tenders() -> list[AccountTender] | None:
     """Return tenders paid from an account the brand keeps for the customer (stored
     value, points, ...), settled at once at checkout.
 
@@ -346,7 +358,7 @@ def fulian_account_tenders() -> list[Any] | None:
 
 
 @hookspec
-def fulian_payment_providers() -> list[Any] | None:
+def fulian_payment_providers() -> list[PaymentProvider] | None:
     """Return online payment providers: instances of
     :class:`core.finance.providers.PaymentProvider` subclasses.
 
@@ -367,7 +379,7 @@ def fulian_payment_providers() -> list[Any] | None:
 
 
 @hookspec
-def fulian_sms_providers() -> list[Any] | None:
+def fulian_sms_providers() -> list[SmsProvider] | None:
     """Return SMS providers: instances of :class:`core.sms.SmsProvider` subclasses,
     with ``code``, ``readiness()`` and ``send(message: OutgoingSms) -> SmsReceipt``.
 
@@ -407,7 +419,7 @@ def fulian_validate_booking(draft: BookingDraft) -> list[str] | str | None:
 
 
 @hookspec
-def fulian_booking_event(booking: Any, event: str) -> None:
+def fulian_booking_event(booking: Booking, event: str) -> None:
     """React to a booking lifecycle event after its transaction committed.
 
     ``event`` is one of ``created``, ``confirmed``, ``declined``, ``cancelled``,

@@ -32,6 +32,7 @@ from ..models import (
     Service,
     Store,
 )
+from ..plugin_types import AccountTender, TenderWithBalance
 from ..plugins import plugins
 from . import events, fees, ledger, refunds
 from .pricing import Quote, QuoteLine, build_quote
@@ -159,14 +160,29 @@ def due(order: Order) -> int:
     return max(0, order.total - (order.paid - order.refunded))
 
 
-def account_tenders() -> dict[str, Any]:
-    """Tenders of enabled plugins paid from customer accounts (``fulian_account_tenders``)."""
-    found = {}
+def account_tenders() -> dict[str, AccountTender]:
+    """Tenders of enabled plugins paid from customer accounts (``fulian_account_tenders``)
+    that keep the contract (:class:`core.plugin_types.AccountTender`), by code; the
+    first plugin to claim a code has it, and the core's own codes are never a plugin's."""
+    found: dict[str, AccountTender] = {}
     for tender in plugins().call_flat("fulian_account_tenders"):
-        code = getattr(tender, "code", None)
-        if isinstance(code, str) and code not in TENDER_ACCOUNTS and hasattr(tender, "legs"):
-            found.setdefault(code, tender)
+        if isinstance(tender, AccountTender) and isinstance(tender.code, str) \
+                and tender.code not in TENDER_ACCOUNTS:
+            found.setdefault(tender.code, tender)
     return found
+
+
+def payable_from_accounts(order: Order) -> list[tuple[str, str, int]]:
+    """``(code, label, amount)`` of each account tender the order's customer can pay
+    with now (a positive amount): what checkout and the desk offer besides cash and
+    online payment."""
+    offered = []
+    for code, tender in account_tenders().items():
+        if isinstance(tender, TenderWithBalance):
+            left = int(tender.available(order))
+            if left > 0:
+                offered.append((code, str(tender.label), left))
+    return offered
 
 
 def _unavailable(provider: str) -> RuleViolation:

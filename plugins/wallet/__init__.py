@@ -17,6 +17,7 @@ from flask_babel import gettext
 from markupsafe import Markup, escape
 
 from core.sdk import PluginMeta, hookimpl
+from core.sdk.types import AccountTender, Section
 from core.sdk.web import money
 
 from . import (
@@ -55,7 +56,7 @@ def fulian_menu_items(face: str, user: Any) -> list[dict[str, Any]]:
 
 
 @hookimpl
-def fulian_account_tenders() -> list[Any]:
+def fulian_account_tenders() -> list[AccountTender]:
     return [service.WalletTender()]
 
 
@@ -90,7 +91,7 @@ def fulian_checkout_sections(order: Any, customer: Any, face: str) -> list[dict[
 
 
 @hookimpl
-def fulian_customer_sections(customer: Any, face: str) -> list[dict[str, Any]]:
+def fulian_customer_sections(customer: Any, face: str) -> list[Section]:
     now = service.balances(customer.id)
     rows = "".join(
         f"<tr><th scope=\"row\">{escape(checkout.KINDS.get(r['kind'], r['kind']))}</th>"

@@ -17,12 +17,8 @@ from .setup_common import format_major
 def desk_methods(order: Order) -> list[dict[str, Any]]:
     """Cash, then each account tender with something available for this customer."""
     found = [{"code": "cash", "label": orders.tender_label("cash"), "available": None}]
-    for code, tender in orders.account_tenders().items():
-        check = getattr(tender, "available", None)
-        left = int(check(order)) if callable(check) else 0
-        if left > 0:
-            found.append({"code": code, "label": str(getattr(tender, "label", code)),
-                          "available": left})
+    found += [{"code": code, "label": label, "available": left}
+              for code, label, left in orders.payable_from_accounts(order)]
     return found
 
 

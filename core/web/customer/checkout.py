@@ -38,12 +38,8 @@ def _methods(order: Order) -> list[dict[str, Any]]:
     tenders with something available (their balance shown)."""
     found = [{"code": code, "label": str(getattr(p, "label", code)), "online": True,
               "available": None} for code, p in providers().items()]
-    for code, tender in orders.account_tenders().items():
-        check = getattr(tender, "available", None)
-        left = int(check(order)) if callable(check) else 0
-        if left > 0:
-            found.append({"code": code, "label": str(getattr(tender, "label", code)),
-                          "online": False, "available": left})
+    found += [{"code": code, "label": label, "online": False, "available": left}
+              for code, label, left in orders.payable_from_accounts(order)]
     return found
 
 

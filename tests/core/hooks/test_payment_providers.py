@@ -65,3 +65,49 @@ def test_hook_fulian_payment_providers(started_with: Any) -> None:
     page = client.get(started.json["redirect_url"] + "?lang=en")
     assert page.status_code == 200 and "Hook Pay" in page.get_data(as_text=True)
     assert plugin.provider.started == [ref]
+
+
+def test_the_example_plugin_is_a_whole_provider(contract_app: Any) -> None:
+    """The third-party example (tests/fixtures/site/fulian_contract), built on the SDK
+    alone: started from the API, settled by its signed notification through the core's
+    notify route (once, however often it is sent), refunded through the provider."""
+    import json
+    import secrets
+    import time
+
+    import fulian_contract
+
+    ids = shop_with_booking(contract_app)
+    with contract_app.app_context():
+        auth = bearer(token_for(db.session.get(User, ids["user_id"])))
+    api = contract_app.test_client()
+    order = api.post(f"/api/v1/bookings/{ids['booking_id']}/order", headers=auth).json
+    started = api.post(f"/api/v1/orders/{order['id']}/payments", headers=auth,
+                       json={"provider": "contract-pay", "amount": order["total"]})
+    assert started.status_code == 201, started.json
+    ref = started.json["redirect_url"].rsplit("/", 1)[1]
+    body = json.dumps({"ref": ref, "amount": order["total"], "status": "succeeded",
+                       "timestamp": int(time.time()), "nonce": secrets.token_hex(8)}).encode()
+    url = "/api/v1/payments/contract-pay/notify"
+    forged = api.post(url, data=body, headers={"X-Contract-Signature": "0" * 64,
+                                               "Content-Type": "application/json"})
+    assert forged.status_code == 401
+    signed = {"X-Contract-Signature": fulian_contract.pay_signature(body),
+              "Content-Type": "application/json"}
+    assert api.post(url, data=body, headers=signed).status_code == 200
+    assert api.post(url, data=body, headers=signed).status_code == 200  # a retry: no effect
+    paid = api.get(f"/api/v1/orders/{order['id']}", headers=auth).json
+    assert paid["status"] == "paid" and paid["paid"] == order["total"], paid
+
+    from core import jobs
+    from tests.core.factories import make_user
+
+    with contract_app.app_context():
+        manager = bearer(token_for(make_user("mgr@example.com", "store_manager", ["main"])))
+    refund = api.post(f"/api/v1/orders/{order['id']}/refunds", headers=manager,
+                      json={"amount": 100, "reason": "goodwill"})
+    assert refund.status_code == 201, refund.json
+    jobs.run_pending(contract_app)  # the refund is handed to the provider after commit
+    assert [name for name, _ in fulian_contract.CALLS].count("pay.refund") == 1
+    refunded = api.get(f"/api/v1/orders/{order['id']}", headers=auth).json
+    assert refunded["refunded"] == 100, refunded

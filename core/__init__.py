@@ -66,6 +66,7 @@ def create_app(config: dict[str, Any] | None = None, extra_plugins: Iterable[Any
     jobs.init_app(app)
 
     from . import api, web
+    from .finance import sandbox  # noqa: F401 (registers the built-in sandbox provider)
     from .web import context, errors, home
 
     context.init_app(app)

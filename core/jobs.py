@@ -276,12 +276,13 @@ def _core_periodic() -> list[PeriodicJob]:
     their time, webhook deliveries overdue), and forgetting old finished jobs."""
     from . import webhooks
     from .booking import holds
+    from .booking import service as booking_service
     from .finance import polling
     from .plugins import remember_licence_clock
 
     return [("core.poll_payments", 60, polling.poll),
             ("core.licence_clock", 3600, remember_licence_clock),
-            ("core.expire_holds", holds.SWEEP_EVERY_SECONDS, holds.expire_overdue),
+            ("core.expire_holds", holds.SWEEP_EVERY_SECONDS, booking_service.expire_overdue),
             ("core.resend_webhooks", webhooks.SWEEP_EVERY_SECONDS, webhooks.sweep_pending),
             ("core.purge_jobs", 3600, purge_finished)]
 
@@ -963,6 +964,9 @@ def _worker_class() -> type:
                 """Wait for a job in rounds of :data:`STOP_CHECK_SECONDS`, looking at a
                 stop request between them (rq's own wait only ends with a job)."""
                 while not self._stop_requested:
+                    if self.stopping.is_set():  # asked before rq's own handlers were in
+                        self._stop_requested = True
+                        break
                     result = super().dequeue_job_and_maintain_ttl(
                         timeout, STOP_CHECK_SECONDS if timeout is not None else None)
                     if result is not None or timeout is None:  # a job, or a burst

@@ -12,18 +12,17 @@ Bookings made by the store (walk-in, phone) never wait: the desk takes the depos
 waives it. The store may also confirm a held booking itself.
 
 Each hold's expiry is a job written with the booking. The core's periodic
-:func:`expire_overdue` is the safety net for a hold whose job never ran (lost with a
-Redis before jobs were rows, failed for good): without it the held slot would stay
-blocked for ever.
+:func:`core.booking.service.expire_overdue` is the safety net for a hold whose job
+never ran (lost with a Redis before jobs were rows, failed for good): without it the
+held slot would stay blocked for ever.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from .. import jobs, webhooks
 from ..audit import current_actor
@@ -32,8 +31,6 @@ from ..extensions import db
 from ..finance import events
 from ..models import Booking, BookingStatusChange, Order, Store
 from .lifecycle import next_status
-
-log = logging.getLogger(__name__)
 
 HOLD_STATUS = "awaiting_deposit"
 SWEEP_EVERY_SECONDS = 300
@@ -95,29 +92,3 @@ def on_payment(order: Order) -> Booking | None:
                      delay=timedelta(minutes=store.acceptance_timeout_min))
     jobs.enqueue("core.booking.service:announce", booking.id, "deposit_paid")
     return booking
-
-
-def expire_overdue(now: datetime | None = None) -> int:
-    """Periodic job (``core.expire_holds``): end every hold more than :data:`SWEEP_AFTER`
-    past its time through the expiry job's own logic
-    (:func:`core.booking.service.deposit_hold_expired`: a payment that arrived is honoured,
-    a customer paying right now gets a little longer). Returns how many it looked at."""
-    from .service import deposit_hold_expired
-
-    now = now or utcnow()
-    ids = list(db.session.scalars(
-        select(Booking.id).where(Booking.status == HOLD_STATUS,
-                                 Booking.created_at <= now - hold_time() - SWEEP_AFTER)
-        .order_by(Booking.created_at).limit(SWEEP_BATCH)))
-    db.session.rollback()
-    for booking_id in ids:
-        try:
-            deposit_hold_expired(booking_id)
-        except Exception:  # one booking must not keep the others held
-            db.session.rollback()
-            log.warning("could not end the overdue hold of booking %s", booking_id,
-                        exc_info=True)
-    if ids:
-        log.warning("%d deposit hold(s) past their time: their expiry job was lost or late",
-                    len(ids))
-    return len(ids)

@@ -142,12 +142,17 @@ def update_category(category_id: int, data: dict[str, Any]) -> ServiceCategory:
     return category
 
 
+#: fields of a service that ``None`` clears (a picture; overrides of the store's policy)
+CLEARABLE = ("image_url", "deposit_percent", "late_cancel_fee_percent", "no_show_fee_percent")
+
+
 def update_service(service_id: int, data: dict[str, Any],
                    category_id: int | None = KEEP) -> Service:
     """Change a service's fields; ``category_id=None`` removes it from its category.
-    ``image_url`` may be set to None; other ``None`` values are ignored."""
+    ``None`` clears the picture and the policy overrides (the store's percent applies
+    again); other ``None`` values are ignored."""
     values = v.load(ServiceSchema(), {k: val for k, val in data.items()
-                                      if val is not None or k == "image_url"}, partial=True)
+                                      if val is not None or k in CLEARABLE}, partial=True)
     if not values and category_id is KEEP:
         raise ValidationFailed(_l("Nothing to change: give at least one new value."))
     with write_transaction():

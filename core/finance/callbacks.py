@@ -28,6 +28,7 @@ from ..errors import Conflict, FulianError, NotFound, RuleViolation
 from ..extensions import db
 from ..models import Payment, PaymentCallback, Refund
 from . import refunds
+from .orders import settle
 from .providers import Notice, provider
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,6 @@ def apply(code: str, notice: Notice) -> str:
 
 
 def _payment(code: str, notice: Notice) -> str:
-    from .orders import settle
-
     session = db.session
     payment = session.scalars(select(Payment).where(
         Payment.external_ref == notice.ref, Payment.provider == code)).first()

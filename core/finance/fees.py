@@ -23,16 +23,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Booking, Order, OrderAdjustment, OrderLine, Service, Store
 from . import orders
-
-
-def percent(service: Service, store: Store, name: str) -> int:
-    """The policy percent ``name`` for a service at a store (service overrides store)."""
-    own = getattr(service, name)
-    return int(own if own is not None else getattr(store, name))
-
-
-def deposit_for(service: Service, store: Store, total: int) -> int:
-    return total * percent(service, store, "deposit_percent") // 100
+from .rates import percent
 
 
 def booking_ended(booking: Booking, action: str, *, by_customer: bool, now: datetime,

@@ -32,21 +32,10 @@ from ..models import (
     Service,
     Store,
 )
-from ..plugin_types import AccountTender, TenderWithBalance
 from ..plugins import plugins
-from . import events, fees, ledger, refunds
+from . import events, ledger, rates, refunds, tenders
 from .pricing import Quote, QuoteLine, build_quote
 from .providers import installed, providers
-
-#: cash and online payments: the store account that receives the money
-TENDER_ACCOUNTS = {"cash": "cash"}
-ONLINE_ACCOUNT = "online"
-
-
-def _store_purpose(provider: str) -> str | None:
-    if provider in TENDER_ACCOUNTS:
-        return TENDER_ACCOUNTS[provider]
-    return ONLINE_ACCOUNT if provider in installed() else None
 
 
 def _currency() -> str:
@@ -64,7 +53,7 @@ def tender_label(code: str) -> str:
     account tender's own label."""
     if code == "cash":
         return str(_l("Cash"))
-    found = installed().get(code) or account_tenders().get(code)
+    found = installed().get(code) or tenders.account_tenders().get(code)
     return str(getattr(found, "label", code)) if found is not None else code
 
 
@@ -147,7 +136,7 @@ def order_for_booking(booking: Booking, user_id: int | None = None) -> Order:
         store = session.get(Store, booking.store_id)
         quote = booking_quote(store, service, session.get(Customer, booking.customer_id),
                               booking.price, booking.currency, booking.id)
-        order = record_order(booking, quote, fees.deposit_for(service, store, quote.total),
+        order = record_order(booking, quote, rates.deposit_for(service, store, quote.total),
                              user_id)
     return order
 
@@ -158,63 +147,6 @@ def due(order: Order) -> int:
     if order.status != "open":
         return 0
     return max(0, order.total - (order.paid - order.refunded))
-
-
-def account_tenders() -> dict[str, AccountTender]:
-    """Tenders of enabled plugins paid from customer accounts (``fulian_account_tenders``)
-    that keep the contract (:class:`core.plugin_types.AccountTender`), by code; the
-    first plugin to claim a code has it, and the core's own codes are never a plugin's."""
-    found: dict[str, AccountTender] = {}
-    for tender in plugins().call_flat("fulian_account_tenders"):
-        if isinstance(tender, AccountTender) and isinstance(tender.code, str) \
-                and tender.code not in TENDER_ACCOUNTS:
-            found.setdefault(tender.code, tender)
-    return found
-
-
-def payable_from_accounts(order: Order) -> list[tuple[str, str, int]]:
-    """``(code, label, amount)`` of each account tender the order's customer can pay
-    with now (a positive amount): what checkout and the desk offer besides cash and
-    online payment."""
-    offered = []
-    for code, tender in account_tenders().items():
-        if isinstance(tender, TenderWithBalance):
-            left = int(tender.available(order))
-            if left > 0:
-                offered.append((code, str(tender.label), left))
-    return offered
-
-
-def _unavailable(provider: str) -> RuleViolation:
-    return RuleViolation(_l("The payment method %(code)s is not available.", code=provider))
-
-
-def _checked(legs: list[tuple[str, int]], amount: int) -> list[tuple[str, int]]:
-    if sum(a for _, a in legs) != amount:
-        raise ledger.UnbalancedTransaction(f"tender legs {legs} do not make {amount}")
-    return list(legs)
-
-
-def _payment_legs(order: Order, provider: str, amount: int) -> list[tuple[str, int]]:
-    purpose = _store_purpose(provider)
-    if purpose is not None:
-        return [(f"store:{order.store_id}:{purpose}", amount)]
-    tender = account_tenders().get(provider)
-    if tender is None:
-        raise _unavailable(provider)
-    return _checked(tender.legs(order, amount), amount)
-
-
-def refund_legs(order: Order, payment: Payment, amount: int) -> list[tuple[str, int]]:
-    """The ledger legs taking ``amount`` of ``payment`` back out of where it went (all
-    but the store's refunds debit, which the caller adds)."""
-    purpose = _store_purpose(payment.provider)
-    if purpose is not None:
-        return [(f"store:{order.store_id}:{purpose}", -amount)]
-    tender = account_tenders().get(payment.provider)
-    if tender is None:  # the plugin was disabled since: refund it by hand
-        raise _unavailable(payment.provider)
-    return _checked(tender.refund_legs(order, payment, amount), -amount)
 
 
 def add_adjustment(order_id: int, source: str, label: str, amount: int,
@@ -279,7 +211,7 @@ def settle(payment: Payment) -> None:
     if not taken:
         raise RuleViolation(_l("That is more than the %(due)s still due.", due=due(order)))
     amount = payment.amount
-    legs = [*_payment_legs(order, payment.provider, amount),
+    legs = [*tenders.payment_legs(order, payment.provider, amount),
             (f"store:{order.store_id}:revenue", -amount)]
     fee = _commission(amount)
     if fee:
@@ -307,8 +239,8 @@ def pay(order_id: int, provider: str, amount: int, *, user_id: int | None = None
     _check_amount(amount)
     with write_transaction() as session:
         order = _open_order(order_id)
-        if provider not in TENDER_ACCOUNTS and provider not in account_tenders():
-            raise _unavailable(provider)  # online payments settle by notification
+        if provider not in tenders.TENDER_ACCOUNTS and provider not in tenders.account_tenders():
+            raise tenders.unavailable(provider)  # online payments settle by notification
         payment = Payment(order_id=order.id, provider=provider, amount=amount,
                           status="pending", recorded_by=user_id)
         session.add(payment)
@@ -330,7 +262,7 @@ def start_online(order_id: int, provider: str, amount: int, external_ref: str, *
     with write_transaction() as session:
         order = _open_order(order_id)
         if provider not in providers():  # installed, enabled and configured
-            raise _unavailable(provider)
+            raise tenders.unavailable(provider)
         if amount > due(order):
             raise RuleViolation(_l("That is more than the %(due)s still due.",
                                    due=due(order)))
@@ -374,7 +306,7 @@ def refund_within(order: Order, amount: int, reason: str, *, user_id: int | None
         if payment.status != "succeeded" or share <= 0:
             continue
         left -= share
-        if _store_purpose(payment.provider) == ONLINE_ACCOUNT and \
+        if tenders.store_purpose(payment.provider) == tenders.ONLINE_ACCOUNT and \
                 not installed()[payment.provider].instant_refunds:
             made.append(refunds.open_online(order, payment, share, reason, user_id))
         else:
@@ -397,7 +329,7 @@ def _refund_now(order: Order, payment: Payment, share: int, reason: str,
     db.session.add(row)
     db.session.flush()
     txn = ledger.post("refund", [(f"store:{order.store_id}:refunds", share),
-                                 *refund_legs(order, payment, share)],
+                                 *tenders.refund_legs(order, payment, share)],
                       reference=f"order:{order.id}", idempotency_key=f"refund:{row.id}",
                       currency=order.currency)
     row.ledger_txn_id = txn.id

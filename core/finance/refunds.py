@@ -22,7 +22,7 @@ from .. import jobs
 from ..db import utcnow, write_transaction
 from ..extensions import db
 from ..models import Order, Payment, Refund
-from . import ledger
+from . import ledger, tenders
 from .providers import RefundResult, provider
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,6 @@ def record(refund_id: int, result: RefundResult) -> None:
 def complete(refund: Refund, provider_ref: str | None = None) -> bool:
     """The provider paid the refund back: post it to the ledger (inside the caller's
     write transaction). False if it was already settled either way."""
-    from .orders import refund_legs
 
     session = db.session
     moved = session.execute(update(Refund).where(
@@ -90,7 +89,7 @@ def complete(refund: Refund, provider_ref: str | None = None) -> bool:
     payment = session.get(Payment, refund.payment_id)
     assert order is not None and payment is not None
     txn = ledger.post("refund", [(f"store:{order.store_id}:refunds", refund.amount),
-                                 *refund_legs(order, payment, refund.amount)],
+                                 *tenders.refund_legs(order, payment, refund.amount)],
                       reference=f"order:{order.id}", idempotency_key=f"refund:{refund.id}",
                       currency=order.currency)
     refund.ledger_txn_id = txn.id

@@ -24,7 +24,14 @@ from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 
 from .callbacks import CallbackRejected
-from .providers import Checkout, Notice, PayContext, PaymentProvider, RefundResult
+from .providers import (
+    Checkout,
+    Notice,
+    PayContext,
+    PaymentProvider,
+    RefundResult,
+    register_builtin,
+)
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 
@@ -50,6 +57,7 @@ def notice_body(ref: str, amount: int, status: str = "succeeded", *,
                       separators=(",", ":")).encode()
 
 
+@register_builtin
 class SandboxProvider(PaymentProvider):
     code = "sandbox"
     label = _l("Pay online (sandbox)")

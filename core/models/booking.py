@@ -67,7 +67,7 @@ class Booking(db.Model):
                         name="times"),
         CheckConstraint("price >= 0", name="price"),
         Index("ix_bookings_staff_block", "staff_id", "block_start", "block_end"),
-        # the hold sweep (core.booking.holds.expire_overdue) runs every minute: it reads
+        # the hold sweep (core.booking.service.expire_overdue) runs every minute: it reads
         # the few held bookings, never the whole table
         Index("ix_bookings_held_since", "created_at",
               sqlite_where=text("status = 'awaiting_deposit'"),

@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 
 from core import jobs, webhooks
 from core.booking import holds
+from core.booking import service as booking_service
 from core.db import utcnow, write_transaction
 from core.extensions import db
 from core.finance import orders
@@ -166,6 +167,15 @@ def _start_worker(tmp_path: Path, db_url: str, app: Any) -> subprocess.Popen[byt
                             env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
 
 
+def _stopped(worker: subprocess.Popen[bytes], tmp_path: Path, seconds: float) -> int:
+    """The worker's exit code once it stopped; its log in the failure if it did not."""
+    try:
+        return worker.wait(seconds)
+    except subprocess.TimeoutExpired:
+        log = (tmp_path / "worker.log").read_text(errors="replace")
+        pytest.fail(f"the worker did not stop within {seconds} s; its log:\n{log[-6000:]}")
+
+
 @pytest.mark.redis
 def test_a_running_worker_survives_redis_going_away_loses_nothing_and_stops_gracefully(
     make_app: Any, redis: PrivateRedis, db_url: str, tmp_path: Path, out: str
@@ -193,7 +203,7 @@ def test_a_running_worker_survives_redis_going_away_loses_nothing_and_stops_grac
             jobs.enqueue(fx.slow, out, 1.0)
         _wait_for(lambda: fx.lines(out).count("started") == 2)
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(30) == 0
+        assert _stopped(worker, tmp_path, 30) == 0
         assert fx.lines(out)[-2:] == ["started", "finished"]
         assert _rows(app)[-1].status == "done"
     finally:
@@ -214,7 +224,7 @@ def test_an_idle_worker_stops_on_sigterm(
         _enqueue_in_a_write(app, out, "warm-up")
         _wait_for(lambda: _values(out) == ["warm-up"])
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(jobs.STOP_CHECK_SECONDS + 10) == 0
+        assert _stopped(worker, tmp_path, jobs.STOP_CHECK_SECONDS + 10) == 0
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -245,20 +255,21 @@ def test_a_hold_whose_expiry_job_was_lost_is_cancelled_by_the_sweep(held: Any) -
     with write_transaction() as session:  # the expiry job is gone (lost, or failed for good)
         session.execute(delete(JobRecord))
     assert dict((n, f) for n, _e, f in jobs.periodic_jobs(app))["core.expire_holds"] \
-        is holds.expire_overdue
-    assert holds.expire_overdue(now=utcnow() + timedelta(minutes=16)) == 0  # not overdue yet
+        is booking_service.expire_overdue
+    # not overdue yet
+    assert booking_service.expire_overdue(now=utcnow() + timedelta(minutes=16)) == 0
     assert _status(booking.id) == holds.HOLD_STATUS
-    assert holds.expire_overdue(now=utcnow() + timedelta(minutes=18)) == 1
+    assert booking_service.expire_overdue(now=utcnow() + timedelta(minutes=18)) == 1
     assert _status(booking.id) == "cancelled"
     assert book(shop, source="phone").status == "confirmed"  # the time is free again
-    assert holds.expire_overdue(now=utcnow() + timedelta(minutes=30)) == 0
+    assert booking_service.expire_overdue(now=utcnow() + timedelta(minutes=30)) == 0
 
 
 def test_the_sweep_honours_a_deposit_paid_meanwhile(held: Any) -> None:
     _app, _shop, booking = held
     order = orders.order_of(booking.id)
     orders.pay(order.id, "cash", order.deposit)
-    assert holds.expire_overdue(now=utcnow() + timedelta(minutes=30)) == 0
+    assert booking_service.expire_overdue(now=utcnow() + timedelta(minutes=30)) == 0
     assert _status(booking.id) == "confirmed"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...auth import policy
-from ...finance import orders
+from ...finance import orders, tenders
 from ...models import ACTIVE_STATUSES, Booking, Order, User
 from .. import once
 from ..checkout import checkout_sections
@@ -18,7 +18,7 @@ def desk_methods(order: Order) -> list[dict[str, Any]]:
     """Cash, then each account tender with something available for this customer."""
     found = [{"code": "cash", "label": orders.tender_label("cash"), "available": None}]
     found += [{"code": code, "label": label, "available": left}
-              for code, label, left in orders.payable_from_accounts(order)]
+              for code, label, left in tenders.payable_from_accounts(order)]
     return found
 
 

@@ -28,7 +28,7 @@ from ...booking import service as booking_service
 from ...catalog.services import price_at
 from ...errors import FulianError
 from ...extensions import db
-from ...finance import fees, orders
+from ...finance import orders, rates
 from ...models import Booking, Service, StaffProfile, Store
 from ..forms import Form, optional_int
 from ..session import customer_only, page_user
@@ -145,7 +145,7 @@ def _confirm_page(store: Store, svc: Service, person: StaffProfile | None, start
     return render_template("customer/confirm.html", store=store, service=svc, person=person,
                            start=start, end=start + timedelta(minutes=svc.duration_min),
                            price=price_at(svc, store.id), form=form, quote=quote,
-                           deposit=fees.deposit_for(svc, store, quote.total),
+                           deposit=rates.deposit_for(svc, store, quote.total),
                            hold_min=int(holds.hold_time().total_seconds() // 60),
                            back_url=url_for("customer.book", **_params(
                                store, svc, person, day=start.date().isoformat())),

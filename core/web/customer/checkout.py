@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from ...booking import holds
 from ...errors import FulianError
 from ...extensions import db
-from ...finance import orders
+from ...finance import orders, tenders
 from ...finance.providers import providers
 from ...models import ACTIVE_STATUSES, Booking, Order
 from .. import once
@@ -39,7 +39,7 @@ def _methods(order: Order) -> list[dict[str, Any]]:
     found = [{"code": code, "label": str(getattr(p, "label", code)), "online": True,
               "available": None} for code, p in providers().items()]
     found += [{"code": code, "label": label, "online": False, "available": left}
-              for code, label, left in orders.payable_from_accounts(order)]
+              for code, label, left in tenders.payable_from_accounts(order)]
     return found
 
 

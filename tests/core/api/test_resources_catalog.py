@@ -84,6 +84,16 @@ def test_service_create_update_and_publish(world: World) -> None:
     assert changed.status_code == 200, changed.json
     assert changed.json["name"] == "Colour & gloss" and changed.json["category_id"] is None
     assert changed.json["price"] == 45000
+    # a per-service override of the store's policy is set, then cleared with null
+    assert world.patch(url, "owner", json={"no_show_fee_percent": 50}).status_code == 200
+    with world.app.app_context():
+        from core.extensions import db
+
+        assert db.session.get(Service, made["id"]).no_show_fee_percent == 50
+    cleared = world.patch(url, "owner", json={"no_show_fee_percent": None})
+    assert cleared.status_code == 200, cleared.json
+    with world.app.app_context():
+        assert db.session.get(Service, made["id"]).no_show_fee_percent is None
 
     assert world.post(url + "/unpublish", "mgr_n").status_code == 403
     assert world.post(url + "/unpublish", "owner").json["published"] is False

@@ -21,7 +21,7 @@ from core.booking import service as bookings
 from core.booking.service import create_booking
 from core.db import write_transaction
 from core.extensions import db
-from core.finance import ledger, orders
+from core.finance import ledger, orders, tenders
 from core.models import (
     Booking,
     BrandSettings,
@@ -257,7 +257,7 @@ def test_disabling_hides_everything_and_keeps_the_data(env: dict) -> None:
         shop = _shop(env)
         wallet.top_up(shop.customer.id, shop.store.id, 1000)
         app.extensions["fulian_plugins"].set_enabled("wallet", False)
-        assert "wallet" not in orders.account_tenders()
+        assert "wallet" not in tenders.account_tenders()
         assert wallet.balances(shop.customer.id)["total"] == 1000
     assert _call(env, "GET", "/api/v1/wallet/plans", "owner").status_code == 404
     assert "/api/v1/wallet/plans" not in env["client"].get("/api/v1/openapi.json").json[

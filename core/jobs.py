@@ -959,6 +959,18 @@ def _worker_class() -> type:
                 super().__init__(*args, **kwargs)
                 self.stopping = stopping or threading.Event()
 
+            def subscribe(self) -> None:
+                """rq's command channel, with a listener thread that wakes every
+                second (rq's sleeps up to 60 s): stopping closes the channel, which
+                waited for that thread and held a stopping worker up to a minute."""
+                self.log.info("Worker %s: subscribing to channel %s", self.name,
+                              self.pubsub_channel_name)
+                self.pubsub = self.connection.pubsub()
+                self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+                self.pubsub_thread = self.pubsub.run_in_thread(
+                    sleep_time=1, daemon=True,
+                    exception_handler=self._pubsub_exception_handler)
+
             def dequeue_job_and_maintain_ttl(self, timeout: int | None,
                                              max_idle_time: int | None = None) -> Any:
                 """Wait for a job in rounds of :data:`STOP_CHECK_SECONDS`, looking at a

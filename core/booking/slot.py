@@ -2,17 +2,18 @@
 
 Checking a booking needs far less than an availability page: one person, one or two
 local days. The store-wide loader (:func:`core.scheduling.loader.load_window`) reads
-every eligible person of the store in five statements; here a single ``UNION ALL`` reads
+every eligible person of the store in two statements; here a single ``UNION ALL`` reads
 the store's opening hours and exceptions, the published roster, the person's weekly
 template, dated overrides, bookings and approved time-off for those days, as row tuples.
-The working-time rule is the loader's (roster shift if the week is published, else the
-dated override, else the template, else the opening hours; always within the opening
-hours), so the booking check and the availability page can never disagree.
+The rows are read and the working-time rule applied by the loader's own code
+(:func:`core.scheduling.loader.read_rows`, ``Rows.working_time``: roster shift if the
+week is published, else the dated override, else the template, else the opening hours;
+always within the opening hours), so the booking check and the availability page can
+never disagree.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -44,30 +45,14 @@ from ..models import (
     TimeOff,
     WeeklyAvailability,
 )
-from ..scheduling import engine, localtime
-from ..scheduling.loader import epoch
+from ..scheduling.loader import epoch, read_rows
 
 Interval = tuple[int, int]
-Minutes = list[tuple[int, int]]
 
 
 def _kind(code: str) -> Any:
     """The first column of each part of the union: which kind of row it is."""
     return literal(code, String).label("kind")
-
-
-def _day(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def _clip(a: Minutes, b: Minutes) -> Minutes:
-    out: Minutes = []
-    for s1, e1 in a:
-        for s2, e2 in b:
-            s, e = max(s1, s2), min(e1, e2)
-            if s < e:
-                out.append((s, e))
-    return sorted(out)
 
 
 def staff_time(conn: Connection, store_id: int, staff_id: int, tz: ZoneInfo,
@@ -82,8 +67,12 @@ def staff_time(conn: Connection, store_id: int, staff_id: int, tz: ZoneInfo,
         "monday_from": day_from - timedelta(days=day_from.weekday()),
         "start": start, "end": end,
         "exclude": -1 if exclude_booking_id is None else exclude_booking_id}).all()
-    return _work(rows, day_from, day_to, tz), engine.normalise(
-        [(int(a), int(b)) for k, _d, _w, a, b, _ok in rows if k in ("b", "t")])
+    # sorted by the loader's own reader, so that the working-time rule is the loader's
+    found = read_rows((k, staff_id, d, None if w is None else int(w),
+                       None if a is None else int(a), None if b is None else int(b), ok, None)
+                      for k, d, w, a, b, ok in rows)
+    return (found.working_time([staff_id], day_from, day_to, tz)[staff_id],
+            found.busy_time([staff_id]).get(staff_id, []))
 
 
 @cache
@@ -133,47 +122,3 @@ def _statement() -> Any:
     )
 
 
-def _work(rows: list[Any], day_from: date, day_to: date, tz: ZoneInfo) -> list[Interval]:
-    weekly_open: dict[int, Minutes] = defaultdict(list)
-    special: dict[date, Minutes] = {}
-    shifts: dict[date, Minutes] = defaultdict(list)
-    rostered_weeks: set[date] = set()
-    template: dict[int, Minutes] = defaultdict(list)
-    has_template = False
-    overrides: dict[date, Minutes] = {}
-    for k, day, wd, a, b, ok in rows:
-        if k == "w":
-            weekly_open[int(wd)].append((int(a), int(b)))
-        elif k == "h":
-            special.setdefault(_day(day), [])
-            if ok and a is not None and b is not None:
-                special[_day(day)].append((int(a), int(b)))
-        elif k == "r":
-            shifts[_day(day)].append((int(a), int(b)))
-        elif k == "p":
-            rostered_weeks.add(_day(day))
-        elif k == "a":
-            has_template = True
-            template[int(wd)].append((int(a), int(b)))
-        elif k == "o":
-            overrides.setdefault(_day(day), [])
-            if ok and a is not None:
-                overrides[_day(day)].append((int(a), int(b)))
-    intervals: list[Interval] = []
-    day = day_from
-    while day <= day_to:
-        open_min = special.get(day, weekly_open.get(day.weekday(), []))
-        if open_min:
-            if day - timedelta(days=day.weekday()) in rostered_weeks:
-                wanted = shifts.get(day, [])
-            elif day in overrides:
-                wanted = overrides[day]
-            elif has_template:
-                wanted = template.get(day.weekday(), [])
-            else:
-                wanted = open_min
-            clipped = _clip(sorted(wanted), sorted(open_min))
-            if clipped:
-                intervals.extend(localtime.wall_intervals_to_instants(day, clipped, tz))
-        day += timedelta(days=1)
-    return engine.normalise(intervals)
